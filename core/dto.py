@@ -1,0 +1,272 @@
+"""Domain types shared by every room of the project.
+
+Frozen, slotted dataclasses and ``@unique`` enums; no dicts of strings.  Money is in
+dollars per share of the option price; a contract is 100 shares (``CONTRACT_MULTIPLIER``).
+This module is a leaf: it imports nothing of the project.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass, field
+from enum import Enum, unique
+
+import numpy as np
+
+CONTRACT_MULTIPLIER = 100
+
+
+class QuantorError(Exception):
+    """Base of every error that is meant for a person (printed as one line, exit code 2)."""
+
+
+class DataError(QuantorError):
+    """A data source is missing, malformed or inconsistent."""
+
+
+class ConfigError(QuantorError):
+    """A configuration value is invalid."""
+
+
+class BrokerError(QuantorError):
+    """An order could not be placed, filled or settled."""
+
+
+@unique
+class OptionRight(Enum):
+    CALL = "C"
+    PUT = "P"
+
+
+@unique
+class Side(Enum):
+    LONG = 1
+    SHORT = -1
+
+    @property
+    def sign(self) -> int:
+        return int(self.value)
+
+
+@unique
+class Regime(Enum):
+    LOW_VOL_RANGE = "LOW_VOL_RANGE"
+    HIGH_VOL_RANGE = "HIGH_VOL_RANGE"
+    BULL_TREND = "BULL_TREND"
+    BEAR_TREND = "BEAR_TREND"
+    CRASH_MODE = "CRASH_MODE"
+
+
+@unique
+class ExitReason(Enum):
+    PROFIT_TARGET = "profit_target"
+    STOP_LOSS = "stop_loss"
+    CRASH_MODE = "crash_mode"
+    DTE_EXIT = "dte_exit"
+    BREAKOUT = "breakout"
+    MAX_HOLD = "max_hold"
+    EXPIRY = "expiry"
+    ASSIGNMENT = "assignment"
+    DRAWDOWN_FLATTEN = "drawdown_flatten"
+    END_OF_DATA = "end_of_data"
+
+
+@unique
+class Action(Enum):
+    ENTER = "enter"
+    EXIT = "exit"
+    HEDGE = "hedge"
+    HOLD = "hold"
+    SKIP = "skip"
+
+
+@unique
+class LegName(Enum):
+    SHORT_PUT = "short_put"
+    LONG_PUT = "long_put"
+    SHORT_CALL = "short_call"
+    LONG_CALL = "long_call"
+
+
+@dataclass(frozen=True, slots=True)
+class OptionContract:
+    underlying: str
+    expiry: dt.date
+    strike: float
+    right: OptionRight
+
+    def __post_init__(self) -> None:
+        if not (self.strike > 0 and math.isfinite(self.strike)):
+            raise ValueError(f"strike must be positive, got {self.strike}")
+
+    @property
+    def occ_symbol(self) -> str:
+        """OCC symbol: root + YYMMDD + C/P + strike x 1000 zero-padded to 8 digits."""
+        strike_code = int(round(self.strike * 1000))
+        return f"{self.underlying}{self.expiry:%y%m%d}{self.right.value}{strike_code:08d}"
+
+
+@dataclass(frozen=True, slots=True)
+class OptionQuote:
+    contract: OptionContract
+    bid: float
+    ask: float
+    mid: float
+    iv: float
+    delta: float
+    gamma: float
+    theta: float
+    vega: float
+    volume: float
+    open_interest: float
+    ts: dt.datetime
+
+    def __post_init__(self) -> None:
+        if self.bid > self.ask:
+            raise ValueError(f"crossed quote for {self.contract.occ_symbol}: bid {self.bid} > ask {self.ask}")
+        if self.bid < 0:
+            raise ValueError(f"negative bid for {self.contract.occ_symbol}: {self.bid}")
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ExpirySlice:
+    """All quotes of one expiry at one timestamp, as arrays sorted by strike.
+
+    ``strikes`` is strictly increasing; every other array has the same length and holds
+    the value for the call (``call_*``) or put (``put_*``) at that strike.  Look-ups by
+    strike or delta are binary searches (``np.searchsorted``).
+    Theta is per calendar day, vega per volatility point (0.01).
+    """
+
+    expiry: dt.date
+    dte: int  # calendar days from the quote date to expiry
+    tau: float  # year fraction used for pricing
+    strikes: np.ndarray
+    call_bid: np.ndarray
+    call_ask: np.ndarray
+    call_iv: np.ndarray
+    call_delta: np.ndarray
+    call_gamma: np.ndarray
+    call_theta: np.ndarray
+    call_vega: np.ndarray
+    call_volume: np.ndarray
+    call_oi: np.ndarray
+    put_bid: np.ndarray
+    put_ask: np.ndarray
+    put_iv: np.ndarray
+    put_delta: np.ndarray
+    put_gamma: np.ndarray
+    put_theta: np.ndarray
+    put_vega: np.ndarray
+    put_volume: np.ndarray
+    put_oi: np.ndarray
+
+    def index_of(self, strike: float) -> int:
+        """Index of ``strike`` in ``strikes`` or -1 when it is not listed."""
+        i = int(np.searchsorted(self.strikes, strike))
+        if i < len(self.strikes) and abs(self.strikes[i] - strike) < 1e-9:
+            return i
+        return -1
+
+    def side_arrays(self, right: OptionRight) -> dict[str, np.ndarray]:
+        p = "call_" if right is OptionRight.CALL else "put_"
+        names = ("bid", "ask", "iv", "delta", "gamma", "theta", "vega", "volume", "oi")
+        return {n: getattr(self, p + n) for n in names}
+
+    def quote(self, strike: float, right: OptionRight, underlying: str, ts: dt.datetime) -> OptionQuote | None:
+        i = self.index_of(strike)
+        if i < 0:
+            return None
+        a = self.side_arrays(right)
+        bid, ask = float(a["bid"][i]), float(a["ask"][i])
+        return OptionQuote(
+            contract=OptionContract(underlying, self.expiry, float(self.strikes[i]), right),
+            bid=bid,
+            ask=ask,
+            mid=0.5 * (bid + ask),
+            iv=float(a["iv"][i]),
+            delta=float(a["delta"][i]),
+            gamma=float(a["gamma"][i]),
+            theta=float(a["theta"][i]),
+            vega=float(a["vega"][i]),
+            volume=float(a["volume"][i]),
+            open_interest=float(a["oi"][i]),
+            ts=ts,
+        )
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ChainSnapshot:
+    """Option chain of one underlying at one timestamp: expiry slices keyed by expiry date."""
+
+    underlying: str
+    ts: dt.datetime
+    spot: float
+    slices: dict[dt.date, ExpirySlice]
+
+    @property
+    def expiries(self) -> list[dt.date]:
+        return sorted(self.slices)
+
+
+@dataclass(frozen=True, slots=True)
+class Leg:
+    name: LegName
+    contract: OptionContract
+    side: Side
+    qty: int
+    entry_price: float
+
+    def __post_init__(self) -> None:
+        if self.qty <= 0:
+            raise ValueError(f"leg quantity must be positive, got {self.qty}")
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """An open multi-leg position.  ``credit`` is the net entry credit per share (positive
+    for a credit structure); ``max_loss`` is per share (widest wing - credit for a condor)."""
+
+    position_id: str
+    structure: str
+    legs: tuple[Leg, ...]
+    qty: int
+    opened_at: dt.datetime
+    credit: float
+    max_loss: float
+    entry_fees: float = 0.0
+
+    def leg(self, name: LegName) -> Leg:
+        for leg in self.legs:
+            if leg.name is name:
+                return leg
+        raise KeyError(name)
+
+
+@dataclass(frozen=True, slots=True)
+class ForecastState:
+    prob_bull: float
+    prob_bear: float
+    prob_neutral: float
+    confidence: float
+
+    def __post_init__(self) -> None:
+        total = self.prob_bull + self.prob_bear + self.prob_neutral
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"forecast probabilities must sum to 1, got {total}")
+
+    @classmethod
+    def neutral(cls) -> ForecastState:
+        return cls(prob_bull=1 / 3, prob_bear=1 / 3, prob_neutral=1 / 3, confidence=0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class TradeDecision:
+    action: Action
+    structure: str = ""
+    legs: tuple[Leg, ...] = ()
+    qty: int = 0
+    reasons: tuple[str, ...] = ()
+    scores: dict[str, float] = field(default_factory=dict)
+    exit_reason: ExitReason | None = None
