@@ -20,7 +20,10 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.special import ndtr
 
+from core.dto import ConfigError
+
 _SQRT_2PI = np.sqrt(2.0 * np.pi)
+_EPS = float(np.finfo(float).eps)
 
 
 class Greeks(NamedTuple):
@@ -89,3 +92,315 @@ def bsm_greeks(
         vega=np.where(live, vega / 100.0, zero),
         rho=np.where(live, rho / 100.0, zero),
     )
+
+
+# --------------------------------------------------------------------------- parity
+
+
+def parity_gap(
+    call: ArrayLike, put: ArrayLike, S: ArrayLike, K: ArrayLike, T: ArrayLike, r: ArrayLike, q: ArrayLike
+) -> np.ndarray:
+    """Put-call parity residual ``C - P - (S e^{-qT} - K e^{-rT})``; zero for consistent European prices.
+
+    >>> float(parity_gap(10.450584, 5.573526, 100.0, 100.0, 1.0, 0.05, 0.0).round(5))
+    0.0
+    """
+    Tz = np.maximum(np.asarray(T, float), 0.0)
+    forward_value = np.asarray(S, float) * np.exp(-np.asarray(q, float) * Tz)
+    return np.asarray(call, float) - np.asarray(put, float) - (
+        forward_value - np.asarray(K, float) * np.exp(-np.asarray(r, float) * Tz)
+    )
+
+
+# --------------------------------------------------------------------------- implied volatility
+
+IV_REASONS = ("ok", "expired", "below_intrinsic", "above_upper_bound", "invalid_input", "not_converged")
+
+
+def implied_vol(
+    price: ArrayLike, S: ArrayLike, K: ArrayLike, T: ArrayLike, r: ArrayLike, q: ArrayLike, is_call: ArrayLike,
+    tol: float = 1e-10, max_iter: int = 100,
+) -> np.ndarray:
+    """Black-Scholes-Merton implied volatility; NaN where no volatility reproduces ``price``.
+
+    See :func:`implied_vol_with_reason` for the method and the reason codes.
+
+    >>> round(float(implied_vol(10.450583572185565, 100.0, 100.0, 1.0, 0.05, 0.0, True)), 10)
+    0.2
+    """
+    return implied_vol_with_reason(price, S, K, T, r, q, is_call, tol, max_iter)[0]
+
+
+def implied_vol_with_reason(
+    price: ArrayLike, S: ArrayLike, K: ArrayLike, T: ArrayLike, r: ArrayLike, q: ArrayLike, is_call: ArrayLike,
+    tol: float = 1e-10, max_iter: int = 100,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Implied volatility and a reason code per option (one of ``IV_REASONS``).
+
+    The price is reduced to the out-of-the-money time value ``tv = price - max(±(S e^{-qT} - K e^{-rT}), 0)``
+    (by parity the price of the OTM twin) and solved for total volatility ``v = sigma sqrt(T)``.  A solution
+    exists iff ``0 < tv < min(S e^{-qT}, K e^{-rT})``.  Newton starts at the inflection point
+    ``v_c = sqrt(2 |ln(S e^{-qT} / K e^{-rT})|)`` where the OTM price ``f(v)`` turns from convex to concave,
+    on ``f`` itself above ``f(v_c)`` and on ``h(v) = 1/sqrt(-ln f_n(v))`` (``f_n = f / sqrt(S e^{-qT} K e^{-rT})``,
+    nearly linear in ``v`` for tiny prices) below it, with a bisection fallback inside the bracket.
+    Stops when the step in ``sigma`` is below ``tol`` or the price is matched to rounding; ``"not_converged"``
+    after ``max_iter`` iterations.
+    """
+    P, S_, K_, T_, r_, q_, call_ = np.broadcast_arrays(
+        np.asarray(price, float), np.asarray(S, float), np.asarray(K, float), np.asarray(T, float),
+        np.asarray(r, float), np.asarray(q, float), np.asarray(is_call, bool),
+    )
+    with np.errstate(all="ignore"):
+        finite = np.isfinite(P) & np.isfinite(S_) & np.isfinite(K_) & np.isfinite(T_) & np.isfinite(r_)
+        invalid = ~(finite & np.isfinite(q_) & (S_ > 0) & (K_ > 0))
+        sqrt_t = np.sqrt(np.where(T_ > 0, T_, 1.0))
+        fwd_s = S_ * np.exp(-q_ * np.where(T_ > 0, T_, 0.0))
+        disc_k = K_ * np.exp(-r_ * np.where(T_ > 0, T_, 0.0))
+        time_value = P - np.maximum(np.where(call_, fwd_s - disc_k, disc_k - fwd_s), 0.0)
+        reason = np.select(
+            [invalid, T_ <= 0, ~(time_value > 0), time_value >= np.minimum(fwd_s, disc_k)],
+            ["invalid_input", "expired", "below_intrinsic", "above_upper_bound"], default="ok",
+        ).astype("<U17")
+    sigma = np.full(P.shape, np.nan)
+    idx = np.flatnonzero(reason == "ok")
+    if idx.size:
+        flat = (fwd_s.ravel()[idx], disc_k.ravel()[idx], time_value.ravel()[idx])
+        v, converged = _solve_total_vol(*flat, tol * sqrt_t.ravel()[idx], max_iter)
+        sigma.ravel()[idx] = np.where(converged, v / sqrt_t.ravel()[idx], np.nan)
+        reason.ravel()[idx[~converged]] = "not_converged"
+    return sigma, reason
+
+
+def _otm_price_vega(
+    fs: np.ndarray, dk: np.ndarray, x: np.ndarray, v: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """OTM price ``f = s (fs N(s d1) - dk N(s d2))``, ``s = -sign(x)``; ``df/dv = fs phi(d1)``; rounding scale.
+
+    The scale ``4 eps (fs N(s d1) + dk N(s d2))`` bounds the rounding error of ``f``.
+    """
+    d1 = x / v + 0.5 * v
+    s = np.where(x > 0, -1.0, 1.0)  # x = ln(fs/dk) > 0: the call is ITM, so the OTM twin is the put
+    leg_s, leg_k = fs * ndtr(s * d1), dk * ndtr(s * (d1 - v))
+    return s * (leg_s - leg_k), fs * _npdf(d1), 4.0 * _EPS * (leg_s + leg_k)
+
+
+def _solve_total_vol(
+    fs: np.ndarray, dk: np.ndarray, target: np.ndarray, tol_v: np.ndarray, max_iter: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Safeguarded Newton for ``f(v) = target`` on flat arrays; returns ``v`` and a converged mask."""
+    x = np.log(fs / dk)
+    v = np.maximum(np.sqrt(2.0 * np.abs(x)), 1e-3)
+    with np.errstate(all="ignore"):
+        convex = target < _otm_price_vega(fs, dk, x, v)[0]  # root left of the inflection point
+        lo = np.where(convex, 0.0, v)
+        hi = np.where(convex, v, np.inf)
+        h_target = 1.0 / np.sqrt(-np.log(target / np.sqrt(fs * dk)))
+        done = np.zeros(v.shape, bool)
+        for _ in range(max_iter):
+            a = np.flatnonzero(~done)
+            if a.size == 0:
+                break
+            va = v[a]
+            f, vega, rounding = _otm_price_vega(fs[a], dk[a], x[a], va)
+            below = f < target[a]
+            lo[a] = np.where(below, va, lo[a])
+            hi[a] = np.where(below, hi[a], va)
+            h = 1.0 / np.sqrt(-np.log(f / np.sqrt(fs[a] * dk[a])))
+            step = np.where(convex[a], (h_target[a] - h) / (0.5 * h ** 3 * vega / f), (target[a] - f) / vega)
+            new = va + step
+            inside = (new >= lo[a]) & (new <= hi[a])  # NaN steps fail this test too
+            v[a] = np.where(inside, new, np.where(np.isinf(hi[a]), 2.0 * lo[a], 0.5 * (lo[a] + hi[a])))
+            matched = np.abs(f - target[a]) <= rounding  # price reproduced to rounding: v is as good as it gets
+            done[a] = (inside & (np.abs(step) < tol_v[a])) | matched | (hi[a] - lo[a] < tol_v[a])
+    return v, done
+
+
+# --------------------------------------------------------------------------- American exercise
+
+
+def american_price(
+    S: ArrayLike, K: ArrayLike, T: ArrayLike, r: ArrayLike, q: ArrayLike, sigma: ArrayLike, is_call: ArrayLike,
+    method: str = "baw", steps: int = 200,
+) -> np.ndarray:
+    """American option price by Barone-Adesi-Whaley (``"baw"``) or a CRR binomial tree (``"binomial"``).
+
+    ``T <= 0`` gives intrinsic value; ``sigma <= 0`` gives the best deterministic exercise
+    ``max_t e^{-rt} max(±(S e^{(r-q)t} - K), 0)``.  ``steps`` is used by the tree only.
+    """
+    S_, K_, T_, r_, q_, sig_, call_ = np.broadcast_arrays(
+        np.asarray(S, float), np.asarray(K, float), np.asarray(T, float), np.asarray(r, float),
+        np.asarray(q, float), np.asarray(sigma, float), np.asarray(is_call, bool),
+    )
+    if method not in ("baw", "binomial"):
+        raise ConfigError(f"american_price: unknown method {method!r}; use 'baw' or 'binomial'")
+    if method == "binomial" and int(steps) < 1:
+        raise ConfigError(f"american_price: steps={steps} must be a positive integer")
+    live = (T_ > 0) & (sig_ > 0)
+    out = np.array(_deterministic_american(S_, K_, T_, r_, q_, call_), dtype=float)
+    if live.any():
+        args = (S_[live], K_[live], T_[live], r_[live], q_[live], sig_[live], call_[live])
+        out[live] = _baw(*args) if method == "baw" else _crr_tree(*args, int(steps), american=True)
+    return out
+
+
+def early_exercise_premium(
+    S: ArrayLike, K: ArrayLike, T: ArrayLike, r: ArrayLike, q: ArrayLike, sigma: ArrayLike, is_call: ArrayLike,
+    method: str = "baw", steps: int = 200,
+) -> np.ndarray:
+    """American minus European value, ``>= 0``.
+
+    For ``"binomial"`` the European value comes from the same tree, so discretisation error cancels.
+    """
+    if method == "binomial":
+        S_, K_, T_, r_, q_, sig_, call_ = np.broadcast_arrays(
+            np.asarray(S, float), np.asarray(K, float), np.asarray(T, float), np.asarray(r, float),
+            np.asarray(q, float), np.asarray(sigma, float), np.asarray(is_call, bool),
+        )
+        live = (T_ > 0) & (sig_ > 0)
+        euro = np.array(bsm_price(S_, K_, T_, r_, q_, sig_, call_), dtype=float)
+        if live.any():
+            args = (S_[live], K_[live], T_[live], r_[live], q_[live], sig_[live], call_[live], int(steps))
+            euro[live] = _crr_tree(*args, american=False)
+        amer = american_price(S_, K_, T_, r_, q_, sig_, call_, method, steps)
+    else:
+        amer = american_price(S, K, T, r, q, sigma, is_call, method, steps)
+        euro = bsm_price(S, K, T, r, q, sigma, is_call)
+    return np.maximum(amer - euro, 0.0)
+
+
+def _deterministic_american(
+    S: np.ndarray, K: np.ndarray, T: np.ndarray, r: np.ndarray, q: np.ndarray, call: np.ndarray
+) -> np.ndarray:
+    """Zero-vol value ``max_t g(t)``, ``g = ±(S e^{-qt} - K e^{-rt})``: ends and ``t* = ln(rK/(qS))/(r-q)``."""
+    sign = np.where(call, 1.0, -1.0)
+    Tz = np.maximum(T, 0.0)
+    with np.errstate(all="ignore"):
+        t_star = np.log(r * K / (q * S)) / (r - q)
+    t_star = np.where(np.isfinite(t_star) & (t_star > 0) & (t_star < Tz), t_star, 0.0)
+    values = [sign * (S * np.exp(-q * t) - K * np.exp(-r * t)) for t in (0.0, Tz, t_star)]
+    return np.maximum(np.maximum(values[0], values[1]), np.maximum(values[2], 0.0))
+
+
+def _crr_tree(
+    S: np.ndarray, K: np.ndarray, T: np.ndarray, r: np.ndarray, q: np.ndarray, sigma: np.ndarray,
+    call: np.ndarray, steps: int, american: bool,
+) -> np.ndarray:
+    """CRR tree as in QuantLib's ``BinomialVanillaEngine("crr")`` on 1-D arrays, vectorised over options and nodes.
+
+    ``dx = sigma sqrt(dt)``, nodes ``S e^{(2j-i) dx}``, ``p_up = 1/2 + (r - q - sigma^2/2) dt / (2 dx)``
+    (clipped to [0, 1]), ``V_i = e^{-r dt} (p_up V_{i+1,j+1} + (1 - p_up) V_{i+1,j})``, then
+    ``max(V_i, payoff)`` at every node when American.  Options are processed in chunks to bound memory.
+    """
+    out = np.empty(S.shape)
+    chunk = max(1, 4_000_000 // (2 * steps + 1))
+    for start in range(0, S.size, chunk):
+        sl = slice(start, start + chunk)
+        out[sl] = _crr_chunk(S[sl], K[sl], T[sl], r[sl], q[sl], sigma[sl], call[sl], steps, american)
+    return out
+
+
+def _crr_chunk(
+    S: np.ndarray, K: np.ndarray, T: np.ndarray, r: np.ndarray, q: np.ndarray, sigma: np.ndarray,
+    call: np.ndarray, steps: int, american: bool,
+) -> np.ndarray:
+    """Backward induction for one chunk; loops over time steps only."""
+    dt = (T / steps)[:, None]
+    dx = sigma[:, None] * np.sqrt(dt)
+    p_up = np.clip(0.5 + 0.5 * (r - q - 0.5 * sigma * sigma)[:, None] * dt / dx, 0.0, 1.0)
+    p_down = 1.0 - p_up
+    disc = np.exp(-r[:, None] * dt)
+    sign = np.where(call, 1.0, -1.0)[:, None]
+    Kc = K[:, None]
+    spots = S[:, None] * np.exp(np.arange(-steps, steps + 1) * dx)  # column k holds S e^{(k - steps) dx}
+    values = np.maximum(sign * (spots[:, ::2] - Kc), 0.0)
+    for i in range(steps - 1, -1, -1):
+        values = disc * (p_up * values[:, 1:] + p_down * values[:, :-1])
+        if american:
+            values = np.maximum(values, sign * (spots[:, steps - i: steps + i + 1: 2] - Kc))
+    return values[:, 0]
+
+
+def _baw_q_k(r: np.ndarray, q: np.ndarray, variance: np.ndarray, T: np.ndarray, sign: np.ndarray) -> np.ndarray:
+    """BAW exponent ``Q = (-(n-1) ± sqrt((n-1)^2 + 4k)) / 2``, ``n = 2(r-q)/s^2``, ``k = 2r/(s^2 (1-e^{-rT}))``."""
+    n = 2.0 * (r - q) * T / variance
+    dr = np.exp(-r * T)
+    with np.errstate(all="ignore"):
+        k = np.where(np.abs(1.0 - dr) > 1e-12, 2.0 * r * T / (variance * (1.0 - dr)), 2.0 / variance)
+    return 0.5 * (-(n - 1.0) + sign * np.sqrt((n - 1.0) ** 2 + 4.0 * k))
+
+
+def _baw_rhs(
+    s_star: np.ndarray, K: np.ndarray, T: np.ndarray, r: np.ndarray, q: np.ndarray, sigma: np.ndarray,
+    sign: np.ndarray, Q: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``RHS(S*) = euro(S*) ± (1 - e^{-qT} N(±d1)) S*/Q`` and ``b = dRHS/dS*``.
+
+    Newton on ``±(S* - K) = RHS(S*)``: ``S*_new = (±K + RHS - b S*) / (±1 - b)``.
+    """
+    dq = np.exp(-q * T)
+    vst = sigma * np.sqrt(T)
+    d1 = (np.log(s_star / K) + (r - q) * T + 0.5 * vst * vst) / vst
+    euro = bsm_price(s_star, K, T, r, q, sigma, sign > 0)
+    rhs = euro + sign * (1.0 - dq * ndtr(sign * d1)) * s_star / Q
+    slope = sign * dq * ndtr(sign * d1) * (1.0 - 1.0 / Q) + (sign - dq * _npdf(d1) / vst) / Q
+    return rhs, slope
+
+
+def _baw(
+    S: np.ndarray, K: np.ndarray, T: np.ndarray, r: np.ndarray, q: np.ndarray, sigma: np.ndarray,
+    call: np.ndarray, tol: float = 1e-10, max_iter: int = 200,
+) -> np.ndarray:
+    """Barone-Adesi-Whaley (1987) as in QuantLib, on 1-D arrays with ``T > 0`` and ``sigma > 0``.
+
+    ``V = euro(S) + A (S/S*)^Q`` with ``A = ±(S*/Q)(1 - e^{-qT} N(±d1(S*)))`` while ``S`` is on the
+    continuation side of the critical price ``S*``, else intrinsic.  The premium is bounded by
+    ``S(1 - e^{-qT})`` for calls and ``K(1 - e^{-rT})`` for puts; where that bound is below 1e-10
+    (``q <= 0`` calls, ``r <= 0`` puts) the European value is returned.
+    """
+    value = bsm_price(S, K, T, r, q, sigma, call)
+    early = np.flatnonzero(np.where(call, -S * np.expm1(-q * T), -K * np.expm1(-r * T)) > 1e-10)
+    if early.size == 0:
+        return value
+    S, K, T, r, q, sigma, call = (a[early] for a in (S, K, T, r, q, sigma, call))
+    sign = np.where(call, 1.0, -1.0)
+    variance = sigma * sigma * T
+    Q = _baw_q_k(r, q, variance, T, sign)
+    s_star = _baw_critical_price(K, T, r, q, sigma, sign, Q, tol, max_iter)
+    d1 = (np.log(s_star / K) + (r - q) * T + 0.5 * variance) / np.sqrt(variance)
+    A = sign * (s_star / Q) * (1.0 - np.exp(-q * T) * ndtr(sign * d1))
+    continuation = value[early] + A * (S / s_star) ** Q
+    value[early] = np.where(sign * (S - s_star) >= 0, sign * (S - K), continuation)
+    return value
+
+
+def _baw_critical_price(
+    K: np.ndarray, T: np.ndarray, r: np.ndarray, q: np.ndarray, sigma: np.ndarray, sign: np.ndarray,
+    Q: np.ndarray, tol: float, max_iter: int,
+) -> np.ndarray:
+    """``S*`` solving ``±(S* - K) = RHS(S*)`` by BAW's Newton iteration from the BAW seed.
+
+    Stops per option once ``|±(S* - K) - RHS(S*)| / K <= tol`` (QuantLib uses ``tol = 1e-6``).
+    """
+    s_star = _baw_seed(K, T, r, q, sigma * sigma * T, sign)
+    active = np.ones(K.shape, bool)
+    for _ in range(max_iter):
+        a = np.flatnonzero(active)
+        if a.size == 0:
+            break
+        rhs, slope = _baw_rhs(s_star[a], K[a], T[a], r[a], q[a], sigma[a], sign[a], Q[a])
+        active[a] = np.abs(sign[a] * (s_star[a] - K[a]) - rhs) / K[a] > tol
+        newton = (sign[a] * K[a] + rhs - slope * s_star[a]) / (sign[a] - slope)
+        s_star[a] = np.where(active[a], newton, s_star[a])
+    return s_star
+
+
+def _baw_seed(
+    K: np.ndarray, T: np.ndarray, r: np.ndarray, q: np.ndarray, variance: np.ndarray, sign: np.ndarray
+) -> np.ndarray:
+    """BAW seed ``S_0 = S_inf + (K - S_inf) e^h``, ``S_inf = K/(1 - 1/q_inf)``, ``h = -((r-q)T ± 2 sd) K/(S_inf - K)``."""
+    n = 2.0 * (r - q) * T / variance
+    m = 2.0 * r * T / variance
+    q_inf = 0.5 * (-(n - 1.0) + sign * np.sqrt((n - 1.0) ** 2 + 4.0 * m))
+    s_inf = K / (1.0 - 1.0 / q_inf)
+    h = -((r - q) * T + sign * 2.0 * np.sqrt(variance)) * K / (s_inf - K)
+    return s_inf + (K - s_inf) * np.exp(h)

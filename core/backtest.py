@@ -1,0 +1,147 @@
+"""Backtest orchestration: market -> features (once) -> Backtrader clock -> driver -> results."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from core.config import AppConfig
+from core.driver import BacktestDriver
+from core.dto import DataError
+from core.engine import run_clock
+from core.market import build_market, resolve_range
+from data_factory.base import ChainSource, MarketSource, SourceInfo
+
+WARMUP_SESSIONS = 5  # intraday history before the first traded bar (indicator warm-up)
+DAILY_HISTORY_DAYS = 400  # calendar days of daily bars/VIX for IV rank and regime
+
+
+@dataclass(slots=True)
+class BacktestInputs:
+    info: SourceInfo
+    start: dt.date
+    end: dt.date
+    bars: pd.DataFrame  # base bars incl. warm-up
+    daily: pd.DataFrame
+    vix: pd.DataFrame
+    chains: ChainSource
+    first_bar: int  # first traded bar in ``bars``
+
+
+@dataclass(slots=True)
+class BacktestResult:
+    cfg: AppConfig
+    inputs: BacktestInputs
+    driver: BacktestDriver
+    features: dict[str, np.ndarray]
+    seconds: float
+
+    @property
+    def traded_index(self) -> pd.DatetimeIndex:
+        return pd.DatetimeIndex(self.inputs.bars.index[self.inputs.first_bar:])
+
+
+def ex_dividend_schedule(daily: pd.DataFrame, dividend_yield: float) -> dict[dt.date, float]:
+    """SPY-like quarterly ex-dividend dates (third Friday of Mar/Jun/Sep/Dec, previous session
+    when that is a holiday) with amount = previous close x yield / 4."""
+    from data_factory.listing import previous_session_on_or_before, third_friday
+
+    out: dict[dt.date, float] = {}
+    if daily.empty:
+        return out
+    days = pd.DatetimeIndex(daily.index)
+    close = daily["close"].to_numpy(float)
+    for year in range(days[0].year, days[-1].year + 1):
+        for month in (3, 6, 9, 12):
+            ex = previous_session_on_or_before(third_friday(year, month))
+            pos = int(np.searchsorted(days, pd.Timestamp(ex))) - 1
+            if 0 <= pos < len(close):
+                out[ex] = round(float(close[pos]) * dividend_yield / 4.0, 4)
+    return out
+
+
+def load_inputs(cfg: AppConfig, market: MarketSource | None = None) -> BacktestInputs:
+    market = market or build_market(cfg)
+    start, end = resolve_range(cfg, market)
+    info = market.info
+    warm_start = max(info.first_date, start - dt.timedelta(days=WARMUP_SESSIONS * 2))
+    bars = market.intraday_bars(warm_start, end, cfg.backtest.bar_minutes)
+    if bars.empty:
+        raise DataError(f"no {cfg.backtest.bar_minutes}-minute bars between {start} and {end} in {info.name} data")
+    idx = pd.DatetimeIndex(bars.index)
+    local_dates = idx.tz_localize(None).normalize() if idx.tz is not None else idx.normalize()
+    first_bar = int(np.searchsorted(local_dates, pd.Timestamp(start)))
+    if cfg.backtest.samples:
+        first_bar = max(first_bar, len(bars) - cfg.backtest.samples)
+    if first_bar >= len(bars):
+        raise DataError(f"no bars on or after --bt-start {start} in the {info.name} data")
+    hist_start = max(info.first_date, start - dt.timedelta(days=DAILY_HISTORY_DAYS))
+    daily = market.daily_bars(hist_start, end)
+    vix = market.vix(hist_start, end)
+    return BacktestInputs(info, start, end, bars, daily, vix, market.chains(bars), first_bar)
+
+
+def build_features(cfg: AppConfig, inputs: BacktestInputs) -> dict[str, np.ndarray]:
+    """Every feature the decision core reads, computed once over all bars (causal)."""
+    from intelligence.pipeline import feature_arrays
+
+    return feature_arrays(cfg, inputs.bars, inputs.daily, inputs.vix, intraday_vix(inputs))
+
+
+def intraday_vix(inputs: BacktestInputs) -> np.ndarray:
+    """VIX as the chain model sees it at each bar (causal); the previous session's close
+    when the chain source has no intraday VIX model (vendor files)."""
+    vix_at = getattr(inputs.chains, "vix_at", None)
+    if vix_at is not None:
+        return np.fromiter((vix_at(ts) for ts in inputs.bars.index), float, len(inputs.bars))
+    idx = pd.DatetimeIndex(inputs.bars.index)
+    days = (idx.tz_localize(None) if idx.tz is not None else idx).normalize()
+    vix_days = pd.DatetimeIndex(inputs.vix.index)
+    pos = np.searchsorted(vix_days, days, side="left") - 1
+    values = inputs.vix["vix"].to_numpy(float)
+    return np.where(pos >= 0, values[np.maximum(pos, 0)], np.nan)
+
+
+def run_backtest(cfg: AppConfig, market: MarketSource | None = None, progress: bool | None = None,
+                 inputs: BacktestInputs | None = None, features: dict[str, np.ndarray] | None = None
+                 ) -> BacktestResult:
+    """Run one backtest; ``inputs`` / ``features`` may be shared across runs (optimizer, stress)."""
+    t0 = time.perf_counter()
+    inputs = inputs or load_inputs(cfg, market)
+    features = features if features is not None else build_features(cfg, inputs)
+    score_fn = None
+    if cfg.fuzzy.use_fuzzy:
+        from intelligence.pipeline import make_score_fn
+
+        score_fn = make_score_fn(cfg)
+    driver = BacktestDriver(cfg, inputs.bars, features, inputs.chains, inputs.first_bar,
+                            ex_dividend_schedule(inputs.daily, cfg.data.dividend_yield), score_fn)
+    show = cfg.run.progress if progress is None else progress
+    bar = _progress_bar(len(inputs.bars), show)
+    run_clock(inputs.bars, driver.on_bar, (lambda i: bar.update(i - bar.n)) if bar is not None else None)
+    if bar is not None:
+        bar.update(len(inputs.bars) - bar.n)
+        bar.close()
+    driver.finish()
+    return BacktestResult(cfg, inputs, driver, features, time.perf_counter() - t0)
+
+
+def _progress_bar(total: int, show: bool):
+    if not show:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="bar", desc="backtest", leave=False, mininterval=0.5)
+
+
+def run_backtest_cli(cfg: AppConfig) -> int:
+    from core.outputs import print_summary, write_outputs
+
+    result = run_backtest(cfg)
+    out_dir = write_outputs(result)
+    print_summary(result, out_dir)
+    return 0

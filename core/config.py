@@ -1,0 +1,383 @@
+"""Typed, frozen, validated configuration — the single source of every default.
+
+One pydantic model per component (``extra="forbid"`` so a typo is an error, ``frozen`` so a
+config cannot drift during a run).  Precedence: command line > ``--config FILE`` (TOML or
+YAML) > the defaults written here.  ``load_config`` turns every validation failure into a
+``ConfigError`` whose message is one line naming the option, the value and the allowed range.
+
+This module is a leaf: it imports nothing of the project but ``core.dto``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from core.dto import ConfigError
+
+DEFAULT_FUZZY_WEIGHTS: dict[str, float] = {
+    "mtf": 0.18,
+    "iv_rank": 0.14,
+    "vix": 0.11,
+    "rsi": 0.10,
+    "adx": 0.10,
+    "bollinger": 0.09,
+    "stochastic": 0.08,
+    "psar": 0.07,
+    "volume": 0.07,
+    "sma_distance": 0.06,
+}
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+
+class RunConfig(_Frozen):
+    seed: int = Field(7, ge=0, le=2**32 - 1, description="every random choice derives from it")
+    out: str | None = Field(None, description="output folder; default reports/<run-id>/")
+    no_plot: bool = Field(False, description="skip charts and the PDF report")
+    debug: bool = Field(False, description="show tracebacks")
+    progress: bool = Field(True, description="show progress bars")
+
+
+class DataConfig(_Frozen):
+    source: Literal["embedded", "synthetic", "files"] = "embedded"
+    spot_data: str | None = Field(None, description="vendor bar file (CSV/Parquet); implies source=files")
+    options_data: str | None = Field(None, description="vendor chain file (CSV/Parquet); implies source=files")
+    rate: float = Field(0.02, ge=-0.02, le=0.20, description="risk-free rate, continuous")
+    dividend_yield: float = Field(0.018, ge=0.0, le=0.10, description="continuous dividend yield")
+    synthetic_start: dt.date = Field(dt.date(2018, 1, 2), description="first day of the synthetic market")
+    synthetic_end: dt.date = Field(dt.date(2019, 12, 31), description="last day of the synthetic market")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _files_imply_source(cls, values: Any) -> Any:
+        if isinstance(values, dict) and (values.get("spot_data") or values.get("options_data")):
+            values = {**values, "source": "files"}
+        return values
+
+    @model_validator(mode="after")
+    def _cross(self) -> DataConfig:
+        if self.source == "files" and not self.spot_data:
+            raise ValueError("--data-source files needs --spot-data FILE")
+        if self.synthetic_start >= self.synthetic_end:
+            raise ValueError("synthetic_start must be before synthetic_end")
+        return self
+
+
+class BacktestConfig(_Frozen):
+    start: dt.date | None = Field(None, description="first day (default: first day of the last full year)")
+    end: dt.date | None = Field(None, description="last day (default: last day of the data)")
+    cash: float = Field(25_000.0, gt=0, le=1e10, description="starting capital in dollars")
+    samples: int = Field(0, ge=0, description="keep only the last N bars (0 = all)")
+    bar_minutes: Literal[1, 5] = Field(5, description="base bar size that drives the clock")
+    entry_time: str = Field("10:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="daily entry check, ET")
+    entry_every_bar: bool = Field(False, description="evaluate entries on every bar instead of once a day")
+    fill_model: Literal["mid", "fraction", "cross"] = Field("fraction", description="per-leg fill price model")
+    fill_fraction: float = Field(0.5, ge=0.0, le=1.0, description="fraction of the half-spread paid vs mid")
+    commission_per_contract: float = Field(0.65, ge=0.0, le=10.0)
+    reg_fee_per_contract: float = Field(0.03, ge=0.0, le=1.0, description="exchange + regulatory fees")
+    assignment_close: Literal["next_open", "same_close"] = Field("next_open")
+
+    @model_validator(mode="after")
+    def _dates(self) -> BacktestConfig:
+        if self.start and self.end and self.start >= self.end:
+            raise ValueError(f"--bt-start {self.start} must be before --bt-end {self.end}")
+        return self
+
+
+class StrategyConfig(_Frozen):
+    underlying: str = Field("SPY", pattern=r"^[A-Z]{1,6}$")
+    quantity: int = Field(1, ge=1, le=1000, description="contracts when sizing is static")
+    dte_min: int = Field(30, ge=0, le=365)
+    dte_max: int = Field(45, ge=0, le=365)
+    delta_low: float = Field(0.10, gt=0.0, lt=0.5)
+    delta_high: float = Field(0.25, gt=0.0, lt=0.5)
+    target_delta: float | None = Field(None, gt=0.0, lt=0.5, description="default: middle of the band")
+    wing_min: float = Field(5.0, gt=0.0, le=100.0)
+    wing_max: float = Field(10.0, gt=0.0, le=100.0)
+    min_credit_ratio: float = Field(0.15, ge=0.0, lt=1.0)
+    max_positions: int = Field(3, ge=1, le=100)
+    max_alloc: float = Field(0.15, gt=0.0, le=1.0, description="max fraction of equity at risk")
+    use_skew_penalty: bool = Field(False, description="widen the put wing by $5 when skew is steep")
+    max_breach_prob: float = Field(0.60, gt=0.0, le=1.0, description="sum of short |deltas| allowed")
+
+    @model_validator(mode="after")
+    def _cross(self) -> StrategyConfig:
+        if self.dte_min > self.dte_max:
+            raise ValueError(f"--dte-min {self.dte_min} must be <= --dte-max {self.dte_max}")
+        if self.delta_low > self.delta_high:
+            raise ValueError(f"--delta-low {self.delta_low} must be <= --delta-high {self.delta_high}")
+        if self.wing_min > self.wing_max:
+            raise ValueError(f"--wing-min {self.wing_min} must be <= --wing-max {self.wing_max}")
+        td = self.target_delta
+        if td is not None and not self.delta_low <= td <= self.delta_high:
+            raise ValueError(f"target_delta {td} must lie in [{self.delta_low}, {self.delta_high}]")
+        return self
+
+    @property
+    def effective_target_delta(self) -> float:
+        return self.target_delta if self.target_delta is not None else 0.5 * (self.delta_low + self.delta_high)
+
+
+class ExitConfig(_Frozen):
+    profit_pct: float = Field(0.50, gt=0.0, le=1.0, description="close at this fraction of credit captured")
+    loss_multiple: float = Field(1.5, gt=0.0, le=10.0, description="close when loss reaches this x credit")
+    max_hold_days: int = Field(14, ge=1, le=365)
+    dte_exit: int = Field(7, ge=0, le=60, description="close when DTE falls below this")
+    breakout_exit: bool = Field(True, description="close when a Bollinger breakout crosses a short strike")
+
+
+class FilterConfig(_Frozen):
+    ivr_min: float = Field(0.0, ge=0.0, le=100.0)
+    vix_max: float = Field(25.0, gt=0.0, le=200.0)
+    vix_threshold_low: float = Field(15.0, gt=0.0, le=200.0)
+    max_volatility_pct: float = Field(0.03, gt=0.0, le=1.0, description="max daily realized move to enter")
+    use_vrp_gate: bool = Field(False, description="enter only when IV_ATM - RV > vrp_min")
+    vrp_min: float = Field(0.02, ge=-1.0, le=1.0)
+    liquidity_gate: bool = Field(True)
+    max_rel_spread: float = Field(0.35, gt=0.0, le=2.0, description="(ask-bid)/mid of each short leg")
+    min_volume: float = Field(0.0, ge=0.0)
+    min_open_interest: float = Field(100.0, ge=0.0)
+
+
+class MTFConfig(_Frozen):
+    use_mtf: bool = Field(False, description="compute the multi-timeframe consensus")
+    use_filter: bool = Field(True, description="with use_mtf: gate entries on the consensus band")
+    timeframes: tuple[int, ...] = Field((1, 5, 15), min_length=1, max_length=6)
+    consensus_min: float = Field(0.40, ge=0.0, le=1.0)
+    consensus_max: float = Field(0.60, ge=0.0, le=1.0)
+
+    @field_validator("timeframes")
+    @classmethod
+    def _tfs(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        allowed = {1, 5, 15, 60}
+        bad = [t for t in v if t not in allowed]
+        if bad:
+            raise ValueError(f"timeframes {bad} not in {sorted(allowed)} minutes")
+        return tuple(sorted(set(v)))
+
+    @model_validator(mode="after")
+    def _band(self) -> MTFConfig:
+        if self.consensus_min > self.consensus_max:
+            raise ValueError(f"--mtf-consensus-min {self.consensus_min} must be <= --mtf-consensus-max")
+        return self
+
+
+class IndicatorConfig(_Frozen):
+    rsi_neutral_min: float = Field(40.0, ge=0.0, le=100.0)
+    rsi_neutral_max: float = Field(60.0, ge=0.0, le=100.0)
+    stoch_neutral_min: float = Field(30.0, ge=0.0, le=100.0)
+    stoch_neutral_max: float = Field(70.0, ge=0.0, le=100.0)
+    adx_threshold_low: float = Field(25.0, ge=0.0, le=100.0)
+    adx_threshold_high: float = Field(40.0, ge=0.0, le=100.0)
+    use_adx_filter: bool = False
+    bbands_squeeze_threshold: float = Field(0.04, gt=0.0, le=1.0)
+    sma_max_distance: float = Field(0.02, gt=0.0, le=1.0)
+    psar_acceleration: float = Field(0.02, gt=0.0, le=1.0)
+    psar_max_acceleration: float = Field(0.20, gt=0.0, le=1.0)
+    use_psar_filter: bool = False
+
+    @model_validator(mode="after")
+    def _ranges(self) -> IndicatorConfig:
+        for lo, hi in (("rsi_neutral_min", "rsi_neutral_max"), ("stoch_neutral_min", "stoch_neutral_max"),
+                       ("adx_threshold_low", "adx_threshold_high"),
+                       ("psar_acceleration", "psar_max_acceleration")):
+            if getattr(self, lo) > getattr(self, hi):
+                raise ValueError(f"{lo} {getattr(self, lo)} must be <= {hi} {getattr(self, hi)}")
+        return self
+
+
+class FuzzyConfig(_Frozen):
+    use_fuzzy: bool = False
+    dynamic_sizing: bool = False
+    position_size_pct: float = Field(0.05, gt=0.0, le=1.0, description="base risk budget per trade")
+    max_contracts: int = Field(5, ge=1, le=1000, description="Q0, the static maximum for fuzzy sizing")
+    weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_FUZZY_WEIGHTS))
+    neural_weight: float = Field(0.10, ge=0.0, le=1.0, description="w_n, blend of the forecaster")
+    score_threshold: float = Field(40.0, ge=0.0, le=100.0, description="entry score needed to enter")
+
+    @field_validator("weights")
+    @classmethod
+    def _weights(cls, v: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(v) - set(DEFAULT_FUZZY_WEIGHTS))
+        if unknown:
+            raise ValueError(f"unknown fuzzy weight(s) {unknown}; allowed {sorted(DEFAULT_FUZZY_WEIGHTS)}")
+        missing = sorted(set(DEFAULT_FUZZY_WEIGHTS) - set(v))
+        if missing:
+            raise ValueError(f"fuzzy weights missing {missing}")
+        if any(w < 0 for w in v.values()):
+            raise ValueError("fuzzy weights must be >= 0")
+        total = sum(v.values())
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"fuzzy weights sum to {total:.6f}; they must sum to 1 (±1e-6)")
+        return v
+
+
+class RiskConfig(_Frozen):
+    max_trade_delta: float = Field(30.0, gt=0.0)
+    max_trade_vega: float = Field(100.0, gt=0.0)
+    max_portfolio_delta: float = Field(200.0, gt=0.0)
+    max_portfolio_gamma: float = Field(50.0, gt=0.0)
+    max_portfolio_vega: float = Field(500.0, gt=0.0)
+    max_daily_drawdown: float = Field(0.02, gt=0.0, le=1.0, description="of start-of-day equity")
+    max_account_risk_per_trade: float = Field(0.02, gt=0.0, le=1.0)
+    flatten_on_drawdown: bool = False
+    gamma_dte_days: int = Field(7, ge=0, le=60, description="positions this close to expiry face the gamma cap")
+    max_near_expiry_gamma: float = Field(25.0, gt=0.0)
+
+
+class HedgeConfig(_Frozen):
+    enable_hedge: bool = False
+    hedge_threshold: float = Field(0.10, gt=0.0, le=1.0, description="|net delta per contract| that triggers")
+
+
+class GatesConfig(_Frozen):
+    use_gap_gate: bool = False
+    max_gap_pct: float = Field(0.0019, gt=0.0, le=0.2)
+    use_ratio_bias: bool = False
+    ratio_z_threshold: float = Field(2.0, gt=0.0, le=10.0)
+    use_regime_gate: bool = Field(True, description="stand aside in CRASH_MODE")
+
+
+class ForecasterConfig(_Frozen):
+    use_neural: bool = False
+    model: str = "models/mamba_active.pth"
+    d_model: int = Field(256, ge=4, le=4096)
+    layers: int = Field(12, ge=1, le=64)
+
+
+class OptimizerConfig(_Frozen):
+    phases: tuple[int, ...] = Field((1, 2, 3, 4, 5, 6), min_length=1)
+    top_n: int = Field(100, ge=1)
+    workers: int = Field(2, ge=1, le=256)
+    oos_fraction: float = Field(0.3, gt=0.0, lt=1.0)
+
+
+class LiveConfig(_Frozen):
+    paper: bool = True
+    once: bool = False
+    dry_run: bool = False
+
+
+class AppConfig(_Frozen):
+    run: RunConfig = Field(default_factory=RunConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+    backtest: BacktestConfig = Field(default_factory=BacktestConfig)
+    strategy: StrategyConfig = Field(default_factory=StrategyConfig)
+    exits: ExitConfig = Field(default_factory=ExitConfig)
+    filters: FilterConfig = Field(default_factory=FilterConfig)
+    mtf: MTFConfig = Field(default_factory=MTFConfig)
+    indicators: IndicatorConfig = Field(default_factory=IndicatorConfig)
+    fuzzy: FuzzyConfig = Field(default_factory=FuzzyConfig)
+    risk: RiskConfig = Field(default_factory=RiskConfig)
+    hedge: HedgeConfig = Field(default_factory=HedgeConfig)
+    gates: GatesConfig = Field(default_factory=GatesConfig)
+    forecaster: ForecasterConfig = Field(default_factory=ForecasterConfig)
+    optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
+    live: LiveConfig = Field(default_factory=LiveConfig)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return json.loads(self.model_dump_json())
+
+    def with_overrides(self, overrides: dict[str, Any]) -> AppConfig:
+        """A new validated config with dotted-path overrides (``{"exits.profit_pct": 0.6}``)."""
+        return build_config(self.to_json_dict(), overrides, source="override")
+
+
+# ---------------------------------------------------------------------------------------
+# loading and error formatting
+
+def read_config_file(path: str) -> dict[str, Any]:
+    """Read a TOML or YAML config file into a nested dict (ConfigError on any problem)."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"--config {path}: file not found; pass an existing .toml or .yaml file")
+    text = p.read_text(encoding="utf-8")
+    try:
+        if p.suffix.lower() == ".toml":
+            data = tomllib.loads(text)
+        elif p.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text) or {}
+        else:
+            raise ConfigError(f"--config {path}: unknown extension {p.suffix!r}; use .toml, .yaml or .yml")
+    except (tomllib.TOMLDecodeError, ValueError) as exc:
+        raise ConfigError(f"--config {path}: not valid {p.suffix[1:].upper()}: {exc}".splitlines()[0]) from exc
+    except Exception as exc:  # yaml.YAMLError and friends: one line for the user
+        raise ConfigError(f"--config {path}: cannot parse: {str(exc).splitlines()[0]}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"--config {path}: top level must be a table of sections")
+    return data
+
+
+def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    node = tree
+    *parents, leaf = dotted.split(".")
+    for key in parents:
+        node = node.setdefault(key, {})
+    node[leaf] = value
+
+
+def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, val in extra.items():
+        if isinstance(val, dict) and isinstance(out.get(key), dict) and key != "weights":
+            out[key] = _deep_merge(out[key], val)
+        else:
+            out[key] = val
+    return out
+
+
+def _field_bounds(section: str, name: str) -> str:
+    model = AppConfig.model_fields.get(section)
+    if model is None or name not in model.annotation.model_fields:  # type: ignore[union-attr]
+        return ""
+    info = model.annotation.model_fields[name]  # type: ignore[union-attr]
+    bounds = []
+    for meta in info.metadata:
+        for attr, sym in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
+            if getattr(meta, attr, None) is not None:
+                bounds.append(f"{sym} {getattr(meta, attr)}")
+    return f" (allowed: {', '.join(bounds)})" if bounds else ""
+
+
+def _format_error(err: ValidationError, names: dict[str, str], source: str) -> str:
+    first = err.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"])
+    msg = str(first["msg"]).removeprefix("Value error, ")
+    value = first.get("input")
+    if first["type"] == "extra_forbidden":
+        return f"unknown config key '{loc}' in {source}; check the spelling against config.template.py"
+    if len(first["loc"]) >= 2:
+        section, name = str(first["loc"][0]), str(first["loc"][1])
+        option = names.get(f"{section}.{name}", f"config key '{section}.{name}'")
+        if isinstance(value, dict):
+            return f"{option}: {msg}"
+        return f"{option} {value!r}: {msg}{_field_bounds(section, name)}"
+    return msg
+
+
+def build_config(
+    file_values: dict[str, Any] | None = None,
+    cli_values: dict[str, Any] | None = None,
+    option_names: dict[str, str] | None = None,
+    source: str = "defaults",
+) -> AppConfig:
+    """Merge defaults < file < command line and validate once (ConfigError on failure)."""
+    tree: dict[str, Any] = {}
+    if file_values:
+        tree = _deep_merge(tree, file_values)
+    for dotted, value in (cli_values or {}).items():
+        _set_dotted(tree, dotted, value)
+    try:
+        return AppConfig.model_validate(tree)
+    except ValidationError as exc:
+        raise ConfigError(_format_error(exc, option_names or {}, source)) from exc

@@ -1,0 +1,168 @@
+"""Quantor-MTFuzz command line: one function per mode.
+
+    python core/main.py --mode backtest [options]
+    quantor --mode data chain --date 2018-03-01
+
+Every user error (bad option, bad file, unreachable data) is printed as one line on stderr
+with exit code 2; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as `python core/main.py`: make the repo root importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from core.config import AppConfig, build_config, read_config_file  # noqa: E402
+from core.dto import QuantorError  # noqa: E402
+
+# (flag, dotted config path, type, help) — the command line only overrides what it is given.
+_VALUE_OPTIONS: list[tuple[str, str, Callable[[str], Any], str]] = [
+    ("--seed", "run.seed", int, "random seed (default 7)"),
+    ("--out", "run.out", str, "output folder (default reports/<run-id>/)"),
+    ("--bt-start", "backtest.start", str, "first day YYYY-MM-DD (default: last full year of the data)"),
+    ("--bt-end", "backtest.end", str, "last day YYYY-MM-DD"),
+    ("--bt-cash", "backtest.cash", float, "starting capital (default 25000)"),
+    ("--bt-samples", "backtest.samples", int, "keep only the last N bars (default 0 = all)"),
+    ("--entry-time", "backtest.entry_time", str, "daily entry check time ET (default 10:00)"),
+    ("--fill-model", "backtest.fill_model", str, "mid | fraction | cross (default fraction)"),
+    ("--data-source", "data.source", str, "embedded | synthetic | files (default embedded)"),
+    ("--spot-data", "data.spot_data", str, "vendor bar file (CSV/Parquet)"),
+    ("--options-data", "data.options_data", str, "vendor option-chain file (CSV/Parquet)"),
+    ("--underlying", "strategy.underlying", str, "underlying symbol (default SPY)"),
+    ("--quantity", "strategy.quantity", int, "contracts when sizing is static (default 1)"),
+    ("--dte-min", "strategy.dte_min", int, "minimum days to expiry (default 30)"),
+    ("--dte-max", "strategy.dte_max", int, "maximum days to expiry (default 45)"),
+    ("--delta-low", "strategy.delta_low", float, "short strike |delta| band low (default 0.10)"),
+    ("--delta-high", "strategy.delta_high", float, "short strike |delta| band high (default 0.25)"),
+    ("--wing-min", "strategy.wing_min", float, "minimum wing width $ (default 5)"),
+    ("--wing-max", "strategy.wing_max", float, "maximum wing width $ (default 10)"),
+    ("--min-credit-ratio", "strategy.min_credit_ratio", float, "credit / wing width at entry (default 0.15)"),
+    ("--max-positions", "strategy.max_positions", int, "concurrent positions (default 3)"),
+    ("--max-alloc", "strategy.max_alloc", float, "max fraction of equity at risk (default 0.15)"),
+    ("--ivr-min", "filters.ivr_min", float, "minimum IV rank to enter (default 0)"),
+    ("--vix-max", "filters.vix_max", float, "maximum VIX to enter (default 25)"),
+    ("--profit-pct", "exits.profit_pct", float, "profit target as fraction of credit (default 0.50)"),
+    ("--loss-multiple", "exits.loss_multiple", float, "stop when loss reaches this x credit (default 1.5)"),
+    ("--max-hold-days", "exits.max_hold_days", int, "maximum holding days (default 14)"),
+    ("--mtf-timeframes", "mtf.timeframes", lambda s: tuple(int(x) for x in s.split(",") if x.strip()),
+     "comma-separated minutes (default 1,5,15)"),
+    ("--mtf-consensus-min", "mtf.consensus_min", float, "neutral band low (default 0.40)"),
+    ("--mtf-consensus-max", "mtf.consensus_max", float, "neutral band high (default 0.60)"),
+    ("--position-size-pct", "fuzzy.position_size_pct", float, "risk budget per trade (default 0.05)"),
+    ("--hedge-threshold", "hedge.hedge_threshold", float, "|net delta per contract| trigger (default 0.10)"),
+    ("--model", "forecaster.model", str, "forecaster checkpoint (default models/mamba_active.pth)"),
+    ("--mamba-d-model", "forecaster.d_model", int, "forecaster width (default 256)"),
+    ("--mamba-layers", "forecaster.layers", int, "forecaster depth (default 12)"),
+]
+
+# (flag, dotted path, value stored when given, help)
+_FLAG_OPTIONS: list[tuple[str, str, bool, str]] = [
+    ("--no-plot", "run.no_plot", True, "skip charts and the PDF report"),
+    ("--no-progress", "run.progress", False, "hide progress bars"),
+    ("--entry-every-bar", "backtest.entry_every_bar", True, "evaluate entries on every bar"),
+    ("--use-mtf", "mtf.use_mtf", True, "compute the multi-timeframe consensus"),
+    ("--no-mtf-filter", "mtf.use_filter", False, "keep the consensus as a factor but do not gate entries"),
+    ("--use-fuzzy", "fuzzy.use_fuzzy", True, "fuzzy confidence sizing"),
+    ("--no-fuzzy", "fuzzy.use_fuzzy", False, "static sizing"),
+    ("--dynamic-sizing", "fuzzy.dynamic_sizing", True, "scale size by F_t x (1 - sigma*)"),
+    ("--enable-hedge", "hedge.enable_hedge", True, "delta hedge with shares"),
+    ("--no-liquidity-gate", "filters.liquidity_gate", False, "disable the liquidity gate"),
+    ("--use-neural", "forecaster.use_neural", True, "feed the forecaster into sizing and scoring"),
+]
+
+OPTION_NAMES: dict[str, str] = {path: flag for flag, path, *_ in _VALUE_OPTIONS + _FLAG_OPTIONS}  # type: ignore[misc]
+
+
+def build_parser(modes: Sequence[str]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="quantor", description="Quantor-MTFuzz: SPY iron-condor research")
+    parser.add_argument("--mode", choices=list(modes), default="backtest", help="job to run")
+    parser.add_argument("command", nargs="?", default=None, help="data mode: describe | chain | bars | export")
+    parser.add_argument("--config", help="TOML or YAML config file (command line overrides it)")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    for flag, path, _typ, help_text in _VALUE_OPTIONS:
+        parser.add_argument(flag, dest=path, default=argparse.SUPPRESS, help=help_text)
+    for flag, path, value, help_text in _FLAG_OPTIONS:
+        parser.add_argument(flag, dest=path, action="store_const", const=value, default=argparse.SUPPRESS,
+                            help=help_text)
+    extra = parser.add_argument_group("mode-specific")
+    extra.add_argument("--date", help="data: session date YYYY-MM-DD")
+    extra.add_argument("--time", default="10:00", help="data chain: time of day ET (default 10:00)")
+    extra.add_argument("--tf", type=int, default=5, help="data bars: timeframe minutes (default 5)")
+    extra.add_argument("--format", dest="fmt", default="table", choices=["table", "csv", "json"])
+    extra.add_argument("--start", help="data export / train: first day")
+    extra.add_argument("--end", help="data export / train: last day")
+    extra.add_argument("--run", dest="run_dir", help="report: run folder to rebuild")
+    return parser
+
+
+def _cli_values(ns: argparse.Namespace) -> dict[str, Any]:
+    """The config overrides the user typed, converted to their types (ConfigError on junk)."""
+    from core.dto import ConfigError
+
+    types = {path: (flag, typ) for flag, path, typ, _ in _VALUE_OPTIONS}
+    out: dict[str, Any] = {}
+    for key, raw in vars(ns).items():
+        if "." not in key:
+            continue
+        if key in types:
+            flag, typ = types[key]
+            try:
+                out[key] = typ(raw)
+            except ValueError:
+                raise ConfigError(f"{flag} {raw!r}: not a valid {getattr(typ, '__name__', 'value')}") from None
+        else:
+            out[key] = raw
+    return out
+
+
+def load_app_config(ns: argparse.Namespace) -> AppConfig:
+    file_values = read_config_file(ns.config) if ns.config else None
+    source = f"--config {ns.config}" if ns.config else "command line"
+    cfg = build_config(file_values, _cli_values(ns), OPTION_NAMES, source=source)
+    if ns.debug and not cfg.run.debug:
+        cfg = cfg.model_copy(update={"run": cfg.run.model_copy(update={"debug": True})})
+    return cfg
+
+
+def mode_backtest(cfg: AppConfig, ns: argparse.Namespace) -> int:
+    from core.backtest import run_backtest_cli
+
+    return run_backtest_cli(cfg)
+
+
+def mode_data(cfg: AppConfig, ns: argparse.Namespace) -> int:
+    from core.data_cli import run_data_cli
+
+    return run_data_cli(cfg, ns)
+
+
+MODES: dict[str, Callable[[AppConfig, argparse.Namespace], int]] = {
+    "backtest": mode_backtest,
+    "data": mode_data,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser(list(MODES))
+    ns = parser.parse_args(argv)
+    try:
+        cfg = load_app_config(ns)
+        return MODES[ns.mode](cfg, ns)
+    except QuantorError as exc:
+        if ns.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

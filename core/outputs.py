@@ -1,0 +1,211 @@
+"""Run outputs of a backtest (SPEC §8): files written atomically into reports/<run-id>/.
+
+Everything is first written into a hidden temporary folder beside the target and renamed
+into place at the end, so an interrupted run leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analytics.metrics import compute_metrics
+from core.backtest import BacktestResult
+from core.broker import ClosedTrade
+from core.dto import LegName
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+_LEGS = (LegName.LONG_PUT, LegName.SHORT_PUT, LegName.SHORT_CALL, LegName.LONG_CALL)
+
+
+def code_revision() -> str:
+    """``git describe`` of the checkout (``+dirty`` when it has changes), or 'unknown'."""
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=REPO_ROOT, capture_output=True,
+                             text=True, timeout=5, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
+                               capture_output=True, text=True, timeout=5, check=True).stdout.strip()
+        return rev + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def config_hash(cfg_json: dict[str, Any]) -> str:
+    blob = json.dumps({k: v for k, v in cfg_json.items() if k != "run"}, sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def run_id(result: BacktestResult) -> str:
+    cfg = result.cfg.to_json_dict()
+    return f"bt_{result.inputs.start:%Y%m%d}_{result.inputs.end:%Y%m%d}_{config_hash(cfg)}_s{result.cfg.run.seed}"
+
+
+def trades_frame(trades: list[ClosedTrade]) -> pd.DataFrame:
+    """One row per position (see README "trades.csv")."""
+    rows = []
+    for t in trades:
+        pos = t.position
+        row: dict[str, Any] = {"position_id": pos.position_id, "structure": pos.structure,
+                               "entry_time": pos.opened_at.isoformat(), "exit_time": t.exit_time.isoformat(),
+                               "expiry": pos.legs[0].contract.expiry.isoformat(), "contracts": pos.qty}
+        by_name = {leg.name: (leg, px) for leg, px in zip(pos.legs, t.exit_prices, strict=True)}
+        for name in _LEGS:
+            leg, px = by_name[name]
+            row[f"{name.value}_right"] = leg.contract.right.value
+            row[f"{name.value}_strike"] = leg.contract.strike
+            row[f"{name.value}_entry"] = leg.entry_price
+            row[f"{name.value}_exit"] = px
+        row.update(credit=pos.credit, max_loss=pos.max_loss, exit_debit=t.exit_debit, fees=t.fees, pnl=t.pnl,
+                   exit_reason=t.exit_reason.value)
+        feats = t.entry_extra.get("features", {})
+        for key in ENTRY_FEATURE_COLUMNS:
+            if key in feats:
+                row[f"entry_{key}"] = feats[key]
+        scores = t.entry_extra.get("scores", {})
+        for key in ("entry_score", "credit_ratio", "breach_prob", "g"):
+            if key in scores:
+                row[f"entry_{key}"] = scores[key]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+ENTRY_FEATURE_COLUMNS = (
+    "vix", "iv_rank", "regime_code", "mtf_consensus", "fuzzy_confidence", "sigma_star",
+    "mu_mtf", "mu_iv_rank", "mu_vix", "mu_rsi", "mu_adx", "mu_bollinger", "mu_stochastic", "mu_psar", "mu_volume",
+    "mu_sma_distance", "rsi", "adx", "bb_position", "bb_width", "stoch_k", "psar_pos", "volume_ratio",
+    "sma_distance", "neural_prob_neutral", "neural_confidence",
+)
+
+
+def equity_frame(result: BacktestResult) -> pd.DataFrame:
+    rec, first = result.driver.rec, result.inputs.first_bar
+    idx = result.traded_index
+    return pd.DataFrame({"timestamp": [t.isoformat() for t in idx], "cash": rec.cash[first:],
+                         "positions_at_mark": rec.positions_value[first:], "equity": rec.equity[first:],
+                         "open_positions": rec.open_positions[first:]})
+
+
+def greeks_frame(result: BacktestResult) -> pd.DataFrame:
+    rec, first = result.driver.rec, result.inputs.first_bar
+    g = rec.greeks[first:]
+    return pd.DataFrame({"timestamp": [t.isoformat() for t in result.traded_index], "delta": g[:, 0],
+                         "gamma": g[:, 1], "vega": g[:, 2], "theta": g[:, 3]})
+
+
+def metrics_of(result: BacktestResult, trades: pd.DataFrame) -> dict[str, Any]:
+    eq = pd.Series(result.driver.rec.equity[result.inputs.first_bar:], index=result.traded_index)
+    exposure = result.driver.rec.open_positions[result.inputs.first_bar:]
+    return compute_metrics(eq, trades, exposure, result.cfg.backtest.cash)
+
+
+def buy_and_hold_metrics(result: BacktestResult) -> dict[str, Any]:
+    """Naive baseline: the starting cash in the underlying over the same bars (whole shares)."""
+    close = result.inputs.bars["close"].to_numpy(float)[result.inputs.first_bar:]
+    cash = result.cfg.backtest.cash
+    shares = math.floor(cash / close[0])
+    eq = pd.Series(cash - shares * close[0] + shares * close, index=result.traded_index)
+    return compute_metrics(eq, pd.DataFrame({"pnl": [], "entry_time": [], "exit_time": []}),
+                           np.ones(len(eq)), cash)
+
+
+def run_record(result: BacktestResult, out_dir: Path) -> dict[str, Any]:
+    cfg_json = result.cfg.to_json_dict()
+    info = result.inputs.info
+    return {
+        "run_id": out_dir.name,
+        "config": cfg_json,
+        "config_hash": config_hash(cfg_json),
+        "data": {**info.as_dict(), "range": [result.inputs.start.isoformat(), result.inputs.end.isoformat()],
+                 "bars": int(len(result.traded_index)), "bar_minutes": result.cfg.backtest.bar_minutes,
+                 "vix_proxy_in_range": bool(info.vix_proxy_until and result.inputs.start <= info.vix_proxy_until),
+                 "intraday_synthetic": info.intraday_synthetic},
+        "seed": result.cfg.run.seed,
+        "code_revision": code_revision(),
+    }
+
+
+def _dump_json(path: Path, payload: Any) -> None:
+    path.write_text(json.dumps(payload, indent=2, sort_keys=False, default=_json_default) + "\n", encoding="utf-8")
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return str(obj)
+
+
+def write_outputs(result: BacktestResult, out: str | None = None) -> Path:
+    """Write every output file; returns the run folder."""
+    target = Path(out or result.cfg.run.out or REPO_ROOT / "reports" / run_id(result))
+    tmp = target.parent / f".{target.name}.tmp{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        _write_all(result, tmp, target.name)
+        if target.exists():
+            shutil.rmtree(target)
+        tmp.rename(target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def _write_all(result: BacktestResult, folder: Path, name: str) -> None:
+    trades = trades_frame(result.driver.broker.closed)
+    trades.to_csv(folder / "trades.csv", index=False, float_format="%.6f")
+    equity_frame(result).to_csv(folder / "equity.csv", index=False, float_format="%.4f")
+    greeks_frame(result).to_csv(folder / "greeks.csv", index=False, float_format="%.6f")
+    (folder / "decisions.log").write_text("\n".join(result.driver.decisions) + "\n", encoding="utf-8")
+    metrics = metrics_of(result, trades)
+    _dump_json(folder / "metrics.json", metrics)
+    _dump_json(folder / "baseline_metrics.json", {"baseline": "buy_and_hold_underlying",
+                                                  **buy_and_hold_metrics(result)})
+    record = run_record(result, folder.parent / name)
+    _dump_json(folder / "run.json", record)
+    if not result.cfg.run.no_plot:
+        from core.charts import equity_chart
+
+        equity_chart(equity_frame(result), folder / "equity.png", title=name)
+
+
+def print_summary(result: BacktestResult, out_dir: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    metrics = json.loads((out_dir / "metrics.json").read_text())
+    info = result.inputs.info
+    table = Table(title=f"Backtest {result.inputs.start} to {result.inputs.end} ({info.name} data)")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in metrics.items():
+        table.add_row(key, _fmt(value))
+    console = Console()
+    console.print(table)
+    flags = []
+    if info.intraday_synthetic:
+        flags.append("intraday bars are synthesised from real daily OHLCV")
+    if info.vix_proxy_until and result.inputs.start <= info.vix_proxy_until:
+        flags.append(f"VIX is a GARCH proxy up to {info.vix_proxy_until}")
+    if info.chains_modelled:
+        flags.append("option chains are modelled, not observed quotes")
+    for flag in flags:
+        console.print(f"[yellow]note:[/yellow] {flag}")
+    console.print(f"outputs: {out_dir}  ({result.seconds:.1f} s)")
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:,.4f}" if abs(value) < 100 else f"{value:,.2f}"
+    return str(value)

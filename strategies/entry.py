@@ -1,0 +1,175 @@
+"""Entry decision for the iron condor — a pure function of the market, the book and the config.
+
+Gates run in a fixed order and the first failure is the decision's reason, so a decisions
+log says why nothing was done on every evaluated bar.  Sizing:
+
+    Q_static = quantity                                  (sizing off)
+    Q_fuzzy  = floor(Q0 x F_t)        with --use-fuzzy    (Q0 = fuzzy.max_contracts)
+    Q_fuzzy  = floor(Q0 x F_t x (1 - sigma*))  with --dynamic-sizing as well
+    Q_alloc  = floor((equity x max_alloc - held) / (max_loss x 100))
+    Q        = min(Q_static|Q_fuzzy, Q_alloc), then the risk check (risk.manager.RiskManager)
+               applies Q_risk = floor(equity x max_account_risk_per_trade / (max_loss x 100)) and
+               the Greek caps.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from core.config import AppConfig
+from core.dto import CONTRACT_MULTIPLIER, Action, ExpirySlice, Leg, LegName, OptionContract, Side, TradeDecision
+from strategies.iron_condor import CondorCandidate, build_condor, liquidity_problem
+
+_LEG_SIDES = {LegName.SHORT_PUT: Side.SHORT, LegName.LONG_PUT: Side.LONG,
+              LegName.SHORT_CALL: Side.SHORT, LegName.LONG_CALL: Side.LONG}
+
+
+@dataclass(frozen=True, slots=True)
+class BookState:
+    open_positions: int
+    equity: float
+    reserved: float  # buying power already held, dollars
+    entries_blocked: str = ""  # non-empty: why the risk layer blocks new entries today
+
+
+@dataclass(frozen=True, slots=True)
+class EntryView:
+    """What the entry decision sees at one bar (all values known at ``ts``)."""
+
+    ts: dt.datetime
+    spot: float
+    features: Mapping[str, float]
+    slices: Sequence[ExpirySlice]  # expiries inside the DTE window
+
+
+RiskCheck = Callable[[CondorCandidate, int], tuple[int, tuple[str, ...]]]
+
+
+def _skip(reason: str, scores: dict[str, float] | None = None) -> TradeDecision:
+    return TradeDecision(Action.SKIP, "iron_condor", reasons=(reason,), scores=scores or {})
+
+
+def _market_gates(view: EntryView, cfg: AppConfig) -> str | None:
+    f = view.features
+    vix = f.get("vix", math.nan)
+    if not math.isfinite(vix):
+        return "VIX unavailable"
+    if vix > cfg.filters.vix_max:
+        return f"VIX {vix:.2f} > vix-max {cfg.filters.vix_max:g}"
+    ivr = f.get("iv_rank", math.nan)
+    if cfg.filters.ivr_min > 0 and not (ivr >= cfg.filters.ivr_min):
+        return f"IV rank {ivr:.1f} < ivr-min {cfg.filters.ivr_min:g}"
+    if cfg.filters.use_vrp_gate and not (f.get("vrp", math.nan) > cfg.filters.vrp_min):
+        return f"VRP {f.get('vrp', math.nan):.4f} <= {cfg.filters.vrp_min:g}"
+    if cfg.gates.use_regime_gate and f.get("regime_crash", 0.0) >= 1.0:
+        return "regime CRASH_MODE: stand aside"
+    if cfg.mtf.use_mtf and cfg.mtf.use_filter:
+        c = f.get("mtf_consensus", math.nan)
+        if not math.isfinite(c):
+            return f"MTF consensus unavailable: {f.get('mtf_reason_text', 'missing timeframe data')}"
+        if not cfg.mtf.consensus_min <= c <= cfg.mtf.consensus_max:
+            return f"MTF consensus {c:.2f} outside [{cfg.mtf.consensus_min:g}, {cfg.mtf.consensus_max:g}]"
+    return None
+
+
+def choose_condor(view: EntryView, cfg: AppConfig) -> tuple[CondorCandidate | None, list[str]]:
+    """Candidate on the expiry nearest the window's middle that passes structure checks."""
+    s = cfg.strategy
+    if not view.slices:
+        return None, [f"no listed expiry with {s.dte_min}-{s.dte_max} DTE"]
+    middle = 0.5 * (s.dte_min + s.dte_max)
+    put_extra = 5.0 if s.use_skew_penalty and view.features.get("skew_steep", 0.0) >= 1.0 else 0.0
+    reasons: list[str] = []
+    for sl in sorted(view.slices, key=lambda x: (abs(x.dte - middle), x.dte)):
+        cand, why = build_condor(sl, s.effective_target_delta, s.delta_low, s.delta_high,
+                                 s.wing_min, s.wing_max, put_extra)
+        if cand is None:
+            reasons.append(why)
+            continue
+        if cand.credit_ratio < s.min_credit_ratio:
+            reasons.append(f"{sl.expiry}: credit/width {cand.credit_ratio:.2f} < {s.min_credit_ratio:.2f}")
+            continue
+        if cfg.filters.liquidity_gate:
+            problem = liquidity_problem(cand, cfg.filters.max_rel_spread, cfg.filters.min_volume,
+                                        cfg.filters.min_open_interest)
+            if problem:
+                reasons.append(f"{sl.expiry}: liquidity: {problem}")
+                continue
+        if cand.breach_probability > s.max_breach_prob:
+            reasons.append(f"{sl.expiry}: breach probability {cand.breach_probability:.2f} > {s.max_breach_prob:.2f}")
+            continue
+        return cand, reasons
+    return None, reasons
+
+
+def size_position(cand: CondorCandidate, view: EntryView, book: BookState, cfg: AppConfig
+                  ) -> tuple[int, dict[str, float], str]:
+    """Contracts to open and the sizing figures; reason is non-empty when the size is zero."""
+    per_contract = cand.max_loss * CONTRACT_MULTIPLIER
+    if per_contract <= 0:
+        return 0, {}, "max loss per contract is zero: credit >= wing (bad quotes)"
+    f = view.features
+    sizes: dict[str, float] = {"max_loss_per_contract": per_contract}
+    if cfg.fuzzy.use_fuzzy:
+        g = f.get("fuzzy_confidence", math.nan)
+        if cfg.fuzzy.dynamic_sizing:
+            g = g * (1.0 - f.get("sigma_star", math.nan))
+        if not math.isfinite(g):
+            return 0, sizes, "fuzzy confidence unavailable (warm-up)"
+        q_base = math.floor(cfg.fuzzy.max_contracts * g + 1e-9)
+        sizes["g"] = g
+    else:
+        q_base = cfg.strategy.quantity
+    q_alloc = math.floor((book.equity * cfg.strategy.max_alloc - book.reserved) / per_contract + 1e-9)
+    sizes.update(q_base=q_base, q_alloc=q_alloc)
+    qty = min(q_base, q_alloc)
+    if qty >= 1:
+        return qty, sizes, ""
+    if q_base < 1:
+        return 0, sizes, f"sizing gives {q_base} contracts (g {sizes.get('g', math.nan):.3f})"
+    return 0, sizes, (f"max-alloc {cfg.strategy.max_alloc:g}: ${book.reserved:,.0f} already at risk, "
+                      f"one more needs ${per_contract:,.0f}")
+
+
+def decide_entry(view: EntryView, book: BookState, cfg: AppConfig, risk_check: RiskCheck,
+                 score_fn: Callable[[CondorCandidate, Mapping[str, float]], tuple[float, dict[str, float]]]
+                 | None = None) -> TradeDecision:
+    """ENTER with legs and size, or SKIP with the reason — never raises for market conditions."""
+    if book.entries_blocked:
+        return _skip(book.entries_blocked)
+    if book.open_positions >= cfg.strategy.max_positions:
+        return _skip(f"max positions {cfg.strategy.max_positions} open")
+    gate = _market_gates(view, cfg)
+    if gate:
+        return _skip(gate)
+    cand, reasons = choose_condor(view, cfg)
+    if cand is None:
+        return _skip("; ".join(reasons) or "no candidate")
+    scores: dict[str, float] = {"credit_ratio": cand.credit_ratio, "breach_prob": cand.breach_probability}
+    if score_fn is not None:
+        score, parts = score_fn(cand, view.features)
+        scores.update(parts, entry_score=score)
+        if score < cfg.fuzzy.score_threshold:
+            return _skip(f"entry score {score:.0f} < {cfg.fuzzy.score_threshold:g}", scores)
+    qty, sizes, why = size_position(cand, view, BookState(book.open_positions, book.equity, book.reserved), cfg)
+    scores.update(sizes)
+    if qty < 1:
+        return _skip(why, scores)
+    wanted = qty
+    qty, risk_reasons = risk_check(cand, qty)
+    if qty < 1:
+        return _skip("risk: " + "; ".join(risk_reasons), scores)
+    scores["q_final"] = qty
+    if qty < wanted:
+        scores["risk_cut_from"] = wanted
+    legs = tuple(
+        Leg(name, OptionContract(cfg.strategy.underlying, cand.expiry, q.strike, q.right), _LEG_SIDES[name], 1, q.mid)
+        for name, q in cand.legs.items()
+    )
+    reason = (f"condor {cand.expiry} {cand.legs[LegName.LONG_PUT].strike:g}/{cand.legs[LegName.SHORT_PUT].strike:g}"
+              f"/{cand.legs[LegName.SHORT_CALL].strike:g}/{cand.legs[LegName.LONG_CALL].strike:g} "
+              f"credit {cand.credit_mid:.2f} ratio {cand.credit_ratio:.2f} x{qty}")
+    return TradeDecision(Action.ENTER, "iron_condor", legs, qty, (reason,), scores)
