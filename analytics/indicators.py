@@ -22,9 +22,10 @@ TA-Lib equivalents (pinned by tests/test_indicators.py to 1e-8):
 ``sma``, ``ema``         ``talib.SMA``, ``talib.EMA`` (EMA seeded with the first SMA)
 ======================  ===========================================================
 
-TA-Lib's zero guards are kept: RSI is 0 when average gain + loss < 1e-8, ±DI are 0 when the
-smoothed true range is < 1e-8 (and ADX then holds its previous value), the Bollinger σ is 0
-when the variance is < 1e-8, fast %K is 0 when the 14-bar range is 0.
+TA-Lib's zero guards are kept, with the exact-zero test of TA-Lib C 0.8 (the installed
+``talib.__ta_version__``; TA-Lib 0.4 used a 1e-8 band): RSI is 0 when average gain + loss is
+0, ±DI are 0 when the smoothed true range is 0 (ADX then holds its previous value, as it
+does when +DI + −DI is 0), fast %K is 0 when the 14-bar range is 0.
 
 >>> import numpy as np
 >>> c = np.array([1.0, 2.0, 3.0, 2.0, 3.0])
@@ -40,9 +41,6 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import ArrayLike
 from scipy.signal import lfilter
-
-TA_EPSILON = 1e-8  # TA-Lib's TA_IS_ZERO threshold
-
 
 def _arr(x: ArrayLike) -> np.ndarray:
     return np.asarray(x, dtype=np.float64)
@@ -104,7 +102,7 @@ def rsi(close: ArrayLike, period: int = 14) -> np.ndarray:
     avg_loss = _recurse(np.r_[0.0, losses[period:]], losses[:period].sum() / period, keep, gain)
     total = avg_gain + avg_loss
     with np.errstate(divide="ignore", invalid="ignore"):
-        out[period:] = np.where(np.abs(total) < TA_EPSILON, 0.0, 100.0 * avg_gain / total)
+        out[period:] = np.where(total == 0.0, 0.0, 100.0 * avg_gain / total)
     return out
 
 
@@ -161,12 +159,12 @@ def adx(high: ArrayLike, low: ArrayLike, close: ArrayLike, period: int = 14) -> 
     s_tr = _recurse(tr[s], tr[1:period].sum(), keep, 1.0)
     s_p = _recurse(pdm[s], pdm[1:period].sum(), keep, 1.0)
     s_m = _recurse(mdm[s], mdm[1:period].sum(), keep, 1.0)
-    tr_ok = np.abs(s_tr) >= TA_EPSILON
+    tr_ok = s_tr != 0.0
     with np.errstate(divide="ignore", invalid="ignore"):
         p = np.where(tr_ok, 100.0 * (s_p / s_tr), 0.0)[1:]
         m = np.where(tr_ok, 100.0 * (s_m / s_tr), 0.0)[1:]
         di_sum = p + m
-        dx_ok = tr_ok[1:] & (np.abs(di_sum) >= TA_EPSILON)
+        dx_ok = tr_ok[1:] & (di_sum != 0.0)
         dx = np.where(dx_ok, 100.0 * (np.abs(m - p) / di_sum), 0.0)
     plus_di[period:], minus_di[period:] = p, m
     if len(dx) >= period:
@@ -192,7 +190,7 @@ def bollinger(close: ArrayLike, period: int = 20, nbdev: float = 2.0) -> Bolling
         mean = win.mean(axis=1)
         var = ((win - mean[:, None]) ** 2).mean(axis=1)
         mid[period - 1:] = mean
-        sd[period - 1:] = np.where(var < TA_EPSILON, 0.0, np.sqrt(np.maximum(var, 0.0)))
+        sd[period - 1:] = np.sqrt(var)
     upper, lower = mid + nbdev * sd, mid - nbdev * sd
     span = upper - lower
     with np.errstate(divide="ignore", invalid="ignore"):

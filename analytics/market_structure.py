@@ -47,7 +47,9 @@ def is_steep_skew(skew: ArrayLike, threshold: float = STEEP_SKEW) -> np.ndarray:
     return np.asarray(skew, float) > threshold + _TOL
 
 
-def put_wing_extra(skew: ArrayLike, threshold: float = STEEP_SKEW, extra: float = STEEP_SKEW_PUT_WING_EXTRA) -> np.ndarray:
+def put_wing_extra(
+    skew: ArrayLike, threshold: float = STEEP_SKEW, extra: float = STEEP_SKEW_PUT_WING_EXTRA
+) -> np.ndarray:
     """Dollars added to the put wing: ``extra`` where the skew is steep, else 0."""
     return np.where(is_steep_skew(skew, threshold), extra, 0.0)
 

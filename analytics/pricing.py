@@ -292,7 +292,7 @@ def _crr_tree(
     ``max(V_i, payoff)`` at every node when American.  Options are processed in chunks to bound memory.
     """
     out = np.empty(S.shape)
-    chunk = max(1, 4_000_000 // (2 * steps + 1))
+    chunk = max(1, 131_072 // (steps + 1))  # ~1 MB per buffer keeps the backward sweep in cache
     for start in range(0, S.size, chunk):
         sl = slice(start, start + chunk)
         out[sl] = _crr_chunk(S[sl], K[sl], T[sl], r[sl], q[sl], sigma[sl], call[sl], steps, american)
@@ -303,21 +303,24 @@ def _crr_chunk(
     S: np.ndarray, K: np.ndarray, T: np.ndarray, r: np.ndarray, q: np.ndarray, sigma: np.ndarray,
     call: np.ndarray, steps: int, american: bool,
 ) -> np.ndarray:
-    """Backward induction for one chunk; loops over time steps only."""
+    """Backward induction for one chunk, in place in one ``(n, steps + 1)`` buffer; loops over time steps only."""
     dt = (T / steps)[:, None]
     dx = sigma[:, None] * np.sqrt(dt)
     p_up = np.clip(0.5 + 0.5 * (r - q - 0.5 * sigma * sigma)[:, None] * dt / dx, 0.0, 1.0)
-    p_down = 1.0 - p_up
     disc = np.exp(-r[:, None] * dt)
+    up, down = disc * p_up, disc * (1.0 - p_up)
     sign = np.where(call, 1.0, -1.0)[:, None]
-    Kc = K[:, None]
-    spots = S[:, None] * np.exp(np.arange(-steps, steps + 1) * dx)  # column k holds S e^{(k - steps) dx}
-    values = np.maximum(sign * (spots[:, ::2] - Kc), 0.0)
+    # column k holds the payoff at S e^{(k - steps) dx}; step i uses columns steps-i, steps-i+2, ..., steps+i
+    payoff = np.maximum(sign * (S[:, None] * np.exp(np.arange(-steps, steps + 1) * dx) - K[:, None]), 0.0)
+    values = payoff[:, ::2].copy()
     for i in range(steps - 1, -1, -1):
-        values = disc * (p_up * values[:, 1:] + p_down * values[:, :-1])
+        from_up = up * values[:, 1: i + 2]
+        now = values[:, : i + 1]
+        np.multiply(now, down, out=now)
+        np.add(now, from_up, out=now)
         if american:
-            values = np.maximum(values, sign * (spots[:, steps - i: steps + i + 1: 2] - Kc))
-    return values[:, 0]
+            np.maximum(now, payoff[:, steps - i: steps + i + 1: 2], out=now)
+    return values[:, 0].copy()
 
 
 def _baw_q_k(r: np.ndarray, q: np.ndarray, variance: np.ndarray, T: np.ndarray, sign: np.ndarray) -> np.ndarray:
@@ -340,9 +343,10 @@ def _baw_rhs(
     dq = np.exp(-q * T)
     vst = sigma * np.sqrt(T)
     d1 = (np.log(s_star / K) + (r - q) * T + 0.5 * vst * vst) / vst
-    euro = bsm_price(s_star, K, T, r, q, sigma, sign > 0)
-    rhs = euro + sign * (1.0 - dq * ndtr(sign * d1)) * s_star / Q
-    slope = sign * dq * ndtr(sign * d1) * (1.0 - 1.0 / Q) + (sign - dq * _npdf(d1) / vst) / Q
+    n_d1 = ndtr(sign * d1)
+    euro = sign * (s_star * dq * n_d1 - K * np.exp(-r * T) * ndtr(sign * (d1 - vst)))
+    rhs = euro + sign * (1.0 - dq * n_d1) * s_star / Q
+    slope = sign * dq * n_d1 * (1.0 - 1.0 / Q) + (sign - dq * _npdf(d1) / vst) / Q
     return rhs, slope
 
 
@@ -368,7 +372,8 @@ def _baw(
     s_star = _baw_critical_price(K, T, r, q, sigma, sign, Q, tol, max_iter)
     d1 = (np.log(s_star / K) + (r - q) * T + 0.5 * variance) / np.sqrt(variance)
     A = sign * (s_star / Q) * (1.0 - np.exp(-q * T) * ndtr(sign * d1))
-    continuation = value[early] + A * (S / s_star) ** Q
+    with np.errstate(over="ignore"):  # overflow only on the exercise side, where intrinsic is taken
+        continuation = value[early] + A * (S / s_star) ** Q
     value[early] = np.where(sign * (S - s_star) >= 0, sign * (S - K), continuation)
     return value
 
@@ -390,17 +395,30 @@ def _baw_critical_price(
         rhs, slope = _baw_rhs(s_star[a], K[a], T[a], r[a], q[a], sigma[a], sign[a], Q[a])
         active[a] = np.abs(sign[a] * (s_star[a] - K[a]) - rhs) / K[a] > tol
         newton = (sign[a] * K[a] + rhs - slope * s_star[a]) / (sign[a] - slope)
+        newton = _baw_keep_in_domain(newton, s_star[a], K[a], sign[a])
         s_star[a] = np.where(active[a], newton, s_star[a])
     return s_star
+
+
+def _baw_keep_in_domain(candidate: np.ndarray, fallback: np.ndarray, K: np.ndarray, sign: np.ndarray) -> np.ndarray:
+    """Keep ``S*`` where it can live (call ``S* > K``, put ``0 < S* < K``): halve the way to the edge otherwise.
+
+    Never triggers on ordinary inputs (QuantLib's iterates are reproduced); it rescues very low variances.
+    """
+    valid = np.where(sign > 0, candidate > K, (candidate > 0) & (candidate < K))
+    edge = np.where(sign > 0, K, np.where(candidate <= 0, 0.0, K))
+    return np.where(valid, candidate, 0.5 * (fallback + edge))
 
 
 def _baw_seed(
     K: np.ndarray, T: np.ndarray, r: np.ndarray, q: np.ndarray, variance: np.ndarray, sign: np.ndarray
 ) -> np.ndarray:
-    """BAW seed ``S_0 = S_inf + (K - S_inf) e^h``, ``S_inf = K/(1 - 1/q_inf)``, ``h = -((r-q)T ± 2 sd) K/(S_inf - K)``."""
+    """BAW seed ``S_0 = S_inf + (K - S_inf) e^h``, ``S_inf = K/(1 - 1/q_inf)``, ``h = -((r-q)T ± 2sd) K/(S_inf-K)``."""
     n = 2.0 * (r - q) * T / variance
     m = 2.0 * r * T / variance
     q_inf = 0.5 * (-(n - 1.0) + sign * np.sqrt((n - 1.0) ** 2 + 4.0 * m))
     s_inf = K / (1.0 - 1.0 / q_inf)
     h = -((r - q) * T + sign * 2.0 * np.sqrt(variance)) * K / (s_inf - K)
-    return s_inf + (K - s_inf) * np.exp(h)
+    with np.errstate(over="ignore"):
+        seed = s_inf + (K - s_inf) * np.exp(h)
+    return _baw_keep_in_domain(seed, s_inf, K, sign)  # s_inf is always in the domain

@@ -127,6 +127,7 @@ class StrategyConfig(_Frozen):
 
 
 class ExitConfig(_Frozen):
+    profit_target: bool = Field(True, description="use the profit target (off: hold for the other exits)")
     profit_pct: float = Field(0.50, gt=0.0, le=1.0, description="close at this fraction of credit captured")
     loss_multiple: float = Field(1.5, gt=0.0, le=10.0, description="close when loss reaches this x credit")
     max_hold_days: int = Field(14, ge=1, le=365)

@@ -71,7 +71,8 @@ class BacktestDriver:
                                            True, r.flatten_on_drawdown))
         self.guard = DrawdownGuard(r.max_daily_drawdown, r.flatten_on_drawdown)
         self.exit_rules = ExitRules(cfg.exits.profit_pct, cfg.exits.loss_multiple, cfg.exits.max_hold_days,
-                                    cfg.exits.dte_exit, cfg.gates.use_regime_gate, cfg.exits.breakout_exit)
+                                    cfg.exits.dte_exit, cfg.gates.use_regime_gate, cfg.exits.breakout_exit,
+                                    cfg.exits.profit_target)
         n = len(bars)
         self.rec = BarRecord(n)
         self.decisions: list[str] = []
@@ -160,8 +161,8 @@ class BacktestDriver:
                 reason, why = ExitReason.DRAWDOWN_FLATTEN, "daily drawdown stop: flatten"
             else:
                 reason, why = exit_reason(state, self.exit_rules)
-            if state.dte <= 0 and reason in (None, ExitReason.DTE_EXIT):
-                continue  # expiring today: settled at the close
+            if state.dte <= 0 and (self.last_of_day[i] or reason in (None, ExitReason.DTE_EXIT)):
+                continue  # expiring today: settled against the closing price, not traded
             if reason is None:
                 continue
             mk = marks.pop(pid)

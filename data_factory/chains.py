@@ -242,6 +242,7 @@ class ModelChainSource:
         grid = self._grids.get(state.day)
         if grid is None:
             grid = strike_grid(state.ref_spot)
+            grid.flags.writeable = False
             self._grids[state.day] = grid
         return grid
 
@@ -268,6 +269,8 @@ class ModelChainSource:
         noise = rng.lognormal(0.0, 0.25, size=(4, len(strikes)))
         out = tuple(np.round(x * n) for x, n in zip(
             (call_oi * turnover, call_oi, put_oi * turnover, put_oi), noise, strict=True))
+        for arr in out:
+            arr.flags.writeable = False
         self._remember(self._liquidity_cache, key, out, self._cache_size)
         return out
 
@@ -280,6 +283,8 @@ class ModelChainSource:
         t_all = np.tile(np.repeat(taus, n), 2)
         call_all = np.repeat([True, False], m * n)
         q = self._price(state, k_all, t_all, call_all)
+        for arr in q.values():
+            arr.flags.writeable = False  # cached slices share these buffers: read-only views
         out = []
         for i, expiry in enumerate(expiries):
             c, p = slice(i * n, (i + 1) * n), slice((m + i) * n, (m + i + 1) * n)
@@ -298,6 +303,9 @@ class ModelChainSource:
     def _slices_for(self, state: _MarketState, expiries: list[dt.date]) -> dict[dt.date, ExpirySlice]:
         found = {e: self._slices.get((state.ts_ns, e)) for e in expiries}
         missing = [e for e, s in found.items() if s is None]
+        for e in expiries:
+            if found[e] is not None:
+                self._slices.move_to_end((state.ts_ns, e))  # least-recently-used eviction
         if missing:
             for s in self._build_slices(state, missing):
                 found[s.expiry] = s

@@ -156,7 +156,7 @@ def _vix_table(params: SurfaceParams) -> tuple[np.ndarray, np.ndarray]:
 def atm_from_vix(vix: ArrayLike, params: SurfaceParams | None = None) -> np.ndarray:
     """ATM 30-day vol whose 30-day variance-swap vol equals ``vix / 100`` (table interpolation).
 
-    >>> 0.13 < float(atm_from_vix(15.0)) < 0.15
+    >>> 0.12 < float(atm_from_vix(15.0)) < 0.14
     True
     """
     vs, atm = _vix_table(params or DEFAULT_PARAMS)

@@ -89,6 +89,24 @@ def _variance_path(p: SyntheticParams, regime: np.ndarray, z_v: np.ndarray) -> n
     return out
 
 
+def _model_vix(p: SyntheticParams, stress: np.ndarray, v_end: np.ndarray) -> np.ndarray:
+    """``100·sqrt(θ_s + (v_t - θ_s)(1 - e^{-κτ})/(κτ) + λ_s(μ_J² + σ_J²)) + premium`` per session."""
+    theta = np.where(stress, p.stress.long_run_var, p.calm.long_run_var)
+    lam = np.where(stress, p.stress.jump_intensity, p.calm.jump_intensity)
+    decay = (1.0 - np.exp(-p.mean_reversion * VIX_TAU_YEARS)) / (p.mean_reversion * VIX_TAU_YEARS)
+    expected_var = theta + (v_end - theta) * decay + lam * (p.jump_mean**2 + p.jump_sd**2)
+    return 100.0 * np.sqrt(expected_var) + p.vix_premium_points
+
+
+def _bridge_extremes(
+    move: np.ndarray, s2: np.ndarray, u_high: np.ndarray, u_low: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Max and min (log, from the open) of a Brownian bridge 0 -> ``move`` with variance ``s2``."""
+    up = 0.5 * (move + np.sqrt(move**2 - 2.0 * s2 * np.log(u_high)))
+    down = 0.5 * (move - np.sqrt(move**2 - 2.0 * s2 * np.log(u_low)))
+    return up, down
+
+
 def simulate_daily(
     days: pd.DatetimeIndex, s0: float, seed: int, p: SyntheticParams
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -113,25 +131,15 @@ def simulate_daily(
     move = (1.0 - w) * drift + np.sqrt(s2) * z_i
     close = s0 * np.exp(np.cumsum(gap + move))
     open_ = np.r_[s0, close[:-1]] * np.exp(gap)
-    up = 0.5 * (move + np.sqrt(move**2 - 2.0 * s2 * np.log(u[2])))
-    down = 0.5 * (move - np.sqrt(move**2 - 2.0 * s2 * np.log(u[3])))
+    up, down = _bridge_extremes(move, s2, u[2], u[3])
     high = np.maximum(open_ * np.exp(up), np.maximum(open_, close))
     low = np.minimum(open_ * np.exp(down), np.minimum(open_, close))
     volume = np.rint(p.base_volume * np.sqrt(v_end / p.calm.long_run_var) * np.exp(0.25 * z[4] - 0.03125))
     index = pd.DatetimeIndex(days, name="date")
     daily = pd.DataFrame(dict(zip(BAR_COLUMNS, (open_, high, low, close, volume), strict=True)), index=index)
-    theta = np.where(stress, p.stress.long_run_var, p.calm.long_run_var)
-    decay = (1.0 - np.exp(-p.mean_reversion * VIX_TAU_YEARS)) / (p.mean_reversion * VIX_TAU_YEARS)
-    expected_var = theta + (v_end - theta) * decay + lam * (p.jump_mean**2 + p.jump_sd**2)
+    vix = _model_vix(p, stress, v_end)
     state = pd.DataFrame(
-        {
-            "regime": regime,
-            "variance": v_end,
-            "jump_count": counts,
-            "jump": jumps,
-            "vix": 100.0 * np.sqrt(expected_var) + p.vix_premium_points,
-        },
-        index=index,
+        {"regime": regime, "variance": v_end, "jump_count": counts, "jump": jumps, "vix": vix}, index=index
     )
     return daily, state
 

@@ -81,11 +81,20 @@ def _require_columns(df: pd.DataFrame, required: tuple[str, ...], source: str) -
                   "rename the column or pass a column_map (see data_factory/vendor.py for the layouts)")
 
 
+def parse_times(values: pd.Series | pd.Index) -> pd.Series:
+    """Timestamps from text (NaT where unreadable); mixed UTC offsets are read as UTC."""
+    s = pd.Series(values)
+    if pd.api.types.is_datetime64_any_dtype(s.dtype):
+        return s
+    try:
+        return pd.to_datetime(s, errors="coerce")
+    except ValueError:  # mixed offsets, e.g. -05:00 and -04:00 across a DST change
+        return pd.to_datetime(s, errors="coerce", utc=True)
+
+
 def _as_datetime(values: pd.Series | pd.Index) -> pd.Series:
     """Datetime series (NaT where unreadable); tz-aware values are converted to New York local time."""
-    s = pd.Series(values)
-    if not isinstance(s.dtype, pd.DatetimeTZDtype) and not pd.api.types.is_datetime64_dtype(s.dtype):
-        s = pd.to_datetime(s, errors="coerce")
+    s = parse_times(values)
     if isinstance(s.dtype, pd.DatetimeTZDtype):
         s = s.dt.tz_convert("America/New_York").dt.tz_localize(None)
     return s.reset_index(drop=True)

@@ -48,7 +48,7 @@ import pandas as pd
 from core.dto import DataError
 from data_factory.bars import daily_from_intraday, resample_bars
 from data_factory.base import BAR_COLUMNS, SourceInfo
-from data_factory.validation import validate_bars, validate_chain
+from data_factory.validation import parse_times, validate_bars, validate_chain
 from data_factory.vendor_chains import VendorChainSource, prepare_chain, vix_proxy
 from data_factory.vendor_io import START_LABELLED, read_range
 
@@ -88,10 +88,12 @@ class FilesMarket:
         times = read_range(self.spot_path, "bars", column_map=self.column_map, columns=("ts",))
         self._start_labelled = (bar_label == "start") if bar_label else times.time_source.lower() in START_LABELLED
         local = pd.DatetimeIndex(self._to_local(times.frame["ts"]))
-        if local.isna().any() or local.empty:
-            validate_bars(times.frame.assign(open=1.0, high=1.0, low=1.0, close=1.0, volume=0.0),
-                          self.spot_path.name, times.rows, times.row_word)
+        if local.empty:
             raise DataError(f"{self.spot_path.name}: no bars in the file; check the file")
+        if local.isna().any():
+            line = int(times.rows[np.flatnonzero(local.isna())[0]])
+            raise DataError(f"{self.spot_path.name}: {times.row_word} {line}, column '{times.time_source}': "
+                            "not a readable time; fix or drop the row")
         self.is_daily = bool(np.all(local.tz_localize(None) == local.tz_localize(None).normalize()))
         self.bar_minutes = None if self.is_daily else (bar_minutes or _bar_minutes(local))
         if not self.is_daily and not self.bar_minutes:
@@ -111,6 +113,7 @@ class FilesMarket:
         if not manifest_path.is_file():
             raise DataError(f"{root}: no manifest.json; point at a folder written by --mode data export")
         m = json.loads(manifest_path.read_text())
+        kwargs.setdefault("bar_minutes", m["minutes"])
         return cls(root / m["bars_file"], root / m["chains_file"], m["underlying"], rate=m["rate"],
                    div_yield=m["div_yield"], vix_path=root / m["vix_file"], **kwargs)  # type: ignore[arg-type]
 
@@ -122,7 +125,7 @@ class FilesMarket:
 
     @staticmethod
     def _to_local(values: pd.Series) -> pd.Series:
-        s = values if pd.api.types.is_datetime64_any_dtype(values.dtype) else pd.to_datetime(values, errors="coerce")
+        s = parse_times(values)
         if isinstance(s.dtype, pd.DatetimeTZDtype):
             return s.dt.tz_convert("America/New_York")
         return s.dt.tz_localize("America/New_York", ambiguous="NaT", nonexistent="NaT")
@@ -173,16 +176,18 @@ class FilesMarket:
         assert self.vix_path is not None
         rr = read_range(self.vix_path, "vix", start, end, self.column_map)
         frame = rr.frame
-        value = pd.to_numeric(frame.get("vix"), errors="coerce") if "vix" in frame else None
-        if value is None:
+        if "vix" not in frame:
             raise DataError(f"{self.vix_path.name}: column 'vix' is missing; name the VIX column 'vix' or 'close'")
+        value = pd.to_numeric(frame["vix"], errors="coerce")
         bars = pd.DataFrame({"ts": frame["date"], "open": value, "high": value, "low": value, "close": value,
                              "volume": 0.0})
-        validate_bars(bars.rename(columns={}), self.vix_path.name, rr.rows, rr.row_word)
+        validate_bars(bars, self.vix_path.name, rr.rows, rr.row_word)
         days = pd.DatetimeIndex(self._to_local(frame["date"])).tz_localize(None).normalize().as_unit("ns")
-        proxy = frame["is_proxy"].astype(str).str.lower().isin(("true", "1")) if "is_proxy" in frame else False
-        return pd.DataFrame({"vix": value.to_numpy(float), "is_proxy": np.asarray(proxy, bool) & True},
-                            index=pd.DatetimeIndex(days, name="date"))
+        proxy = np.zeros(len(frame), bool)
+        if "is_proxy" in frame:
+            proxy = frame["is_proxy"].astype(str).str.strip().str.lower().isin(("true", "1")).to_numpy(bool)
+        index = pd.DatetimeIndex(days, name="date")
+        return pd.DataFrame({"vix": value.to_numpy(float), "is_proxy": proxy}, index=index)
 
     def chains(self, bars: pd.DataFrame) -> VendorChainSource:
         """Chain source over the options file for the days of ``bars`` (plus one prior week for marks)."""

@@ -24,6 +24,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from core.dto import DataError
+from data_factory.validation import parse_times
 
 CHUNK_ROWS = 250_000
 BAR_ALIASES = {
@@ -88,7 +89,7 @@ def is_parquet(path: Path) -> bool:
 
 def local_days(values: pd.Series) -> np.ndarray:
     """Calendar day (``datetime64[D]``, New York local for tz-aware values) of each timestamp; NaT kept."""
-    s = values if pd.api.types.is_datetime64_any_dtype(values.dtype) else pd.to_datetime(values, errors="coerce")
+    s = parse_times(values)
     if isinstance(s.dtype, pd.DatetimeTZDtype):
         s = s.dt.tz_convert("America/New_York").dt.tz_localize(None)
     return s.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]")
@@ -106,7 +107,7 @@ def _in_range(days: np.ndarray, start: dt.date | None, end: dt.date | None) -> n
 
 def _parse_time(frame: pd.DataFrame, col: str) -> None:
     if not pd.api.types.is_datetime64_any_dtype(frame[col].dtype):
-        frame[col] = pd.to_datetime(frame[col], errors="coerce")
+        frame[col] = parse_times(frame[col]).to_numpy()
 
 
 RowFilter = Callable[[pd.DataFrame], np.ndarray]

@@ -25,12 +25,19 @@ from core.dto import CONTRACT_MULTIPLIER, Leg, Position
 
 
 class PerShareGreeks(Protocol):
-    """Per-share Greeks of the legs, arrays in leg order."""
+    """Per-share Greeks of the legs, arrays in leg order (read-only attributes suffice)."""
 
-    delta: np.ndarray
-    gamma: np.ndarray
-    theta: np.ndarray
-    vega: np.ndarray
+    @property
+    def delta(self) -> np.ndarray: ...
+
+    @property
+    def gamma(self) -> np.ndarray: ...
+
+    @property
+    def theta(self) -> np.ndarray: ...
+
+    @property
+    def vega(self) -> np.ndarray: ...
 
 
 @dataclass(frozen=True, slots=True)

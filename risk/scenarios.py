@@ -79,7 +79,7 @@ class OptionBook:
             taus=np.array([(leg.contract.expiry - as_of).days / DAYS_PER_YEAR for leg in legs]),
             is_call=np.array([leg.contract.right is OptionRight.CALL for leg in legs]),
             signed_qty=np.array([leg.qty * leg.side.sign for leg in legs]),
-            ivs=ivs, r=r, q=q, atm_iv=atm_iv,
+            ivs=np.asarray(ivs, dtype=float), r=r, q=q, atm_iv=atm_iv,
         )
 
     def reference_atm_iv(self) -> float:

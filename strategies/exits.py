@@ -40,12 +40,13 @@ class ExitRules:
     dte_exit: int = 7
     crash_exit: bool = True
     breakout_exit: bool = True
+    profit_target: bool = True
 
 
 def exit_reason(x: ExitInputs, rules: ExitRules) -> tuple[ExitReason | None, str]:
     """The first exit rule that fires, with a human-readable reason; (None, "") to hold."""
     target = x.credit * (1.0 - rules.profit_pct)
-    if x.mark_debit <= target + 1e-12:
+    if rules.profit_target and x.mark_debit <= target + 1e-12:
         return ExitReason.PROFIT_TARGET, f"mark {x.mark_debit:.3f} <= target {target:.3f}"
     loss = x.mark_debit - x.credit
     if loss >= rules.loss_multiple * x.credit - 1e-12:

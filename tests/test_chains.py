@@ -16,7 +16,13 @@ from data_factory.base import NY_TZ, ChainSource
 from data_factory.chains import ModelChainSource, find_strike_by_delta, nearest_strike_index
 from data_factory.listing import listed_expiries, strike_grid, third_friday
 from data_factory.surface import (
-    DEFAULT_PARAMS, TAU_30D, SurfaceParams, atm_from_vix, atm_total_variance, implied_vol, ssvi_total_variance,
+    DEFAULT_PARAMS,
+    TAU_30D,
+    SurfaceParams,
+    atm_from_vix,
+    atm_total_variance,
+    implied_vol,
+    ssvi_total_variance,
 )
 
 D = dt.date
@@ -44,9 +50,11 @@ def test_weekday_families_follow_their_start_dates():
 
     assert weekdays(D(2004, 1, 5)) == {4}
     assert len(listed_expiries(D(2004, 1, 5))) == 12  # monthlies only before weeklies
-    assert 2 not in weekdays(D(2014, 5, 1)) and 0 not in weekdays(D(2014, 5, 1))
+    assert 2 not in weekdays(D(2014, 5, 1))
+    assert 0 not in weekdays(D(2014, 5, 1))
     assert {0, 2, 4} <= weekdays(D(2017, 5, 1))
-    assert 0 not in weekdays(D(2016, 3, 1)) and 2 in weekdays(D(2016, 3, 1))
+    assert 0 not in weekdays(D(2016, 3, 1))
+    assert 2 in weekdays(D(2016, 3, 1))
     assert weekdays(D(2021, 6, 1)) == {0, 2, 4}
     assert weekdays(D(2023, 6, 1)) == {0, 1, 2, 3, 4}
     assert D(2022, 4, 14) in listed_expiries(D(2021, 6, 1))  # April 2022 monthly: Good Friday -> Thursday
@@ -61,9 +69,11 @@ def test_weeklies_cover_about_six_weeks_and_short_families_three():
 
 def test_holiday_expiry_moves_to_previous_session():
     listed = listed_expiries(D(2018, 3, 1))
-    assert D(2018, 3, 29) in listed and D(2018, 3, 30) not in listed  # Good Friday 2018
+    assert D(2018, 3, 29) in listed
+    assert D(2018, 3, 30) not in listed
     april_2014 = listed_expiries(D(2014, 4, 1))
-    assert D(2014, 4, 17) in april_2014 and D(2014, 4, 18) not in april_2014  # Good Friday monthly
+    assert D(2014, 4, 17) in april_2014
+    assert D(2014, 4, 18) not in april_2014
     import exchange_calendars as xcals
 
     cal = xcals.get_calendar("XNYS", start="2017-01-01", end="2020-12-31")
@@ -76,7 +86,9 @@ def test_holiday_expiry_moves_to_previous_session():
 def test_strike_grid_spacing_hand_worked():
     grid = strike_grid(270.3)
     # $1 from ceil(0.85*270.3)=230 to floor(1.15*270.3)=310; $5 from 140 (>= 135.15) to 405 (<= 405.45)
-    assert grid[0] == 140.0 and grid[-1] == 405.0 and len(grid) == 18 + 81 + 19
+    assert grid[0] == 140.0
+    assert grid[-1] == 405.0
+    assert len(grid) == 18 + 81 + 19
     steps = np.diff(grid)
     fine = (grid[:-1] >= 230) & (grid[1:] <= 310)
     assert np.all(steps[fine] == 1.0)
@@ -179,12 +191,15 @@ def test_source_implements_chain_source(source):
 
 
 def test_quotes_well_formed_and_spreads_widen(source):
-    for _, snap, sl in _all_slices(source):
-        assert np.all(np.diff(sl.strikes) > 0) and sl.tau > 0
+    for _, _snap, sl in _all_slices(source):
+        assert np.all(np.diff(sl.strikes) > 0)
+        assert sl.tau > 0
         for side in ("call", "put"):
             bid, ask = getattr(sl, f"{side}_bid"), getattr(sl, f"{side}_ask")
-            assert np.all(bid >= 0) and np.all(ask - bid >= 0.01 - 1e-9)
-            assert np.all(getattr(sl, f"{side}_oi") >= 0) and np.all(getattr(sl, f"{side}_volume") >= 0)
+            assert np.all(bid >= 0)
+            assert np.all(ask - bid >= 0.01 - 1e-9)
+            assert np.all(getattr(sl, f"{side}_oi") >= 0)
+            assert np.all(getattr(sl, f"{side}_volume") >= 0)
     sl = source.snapshot(STAMPS[0], 28, 40).slices
     first = next(iter(sl.values()))
     atm = nearest_strike_index(first, source.spot_at(STAMPS[0]))
@@ -200,7 +215,7 @@ def test_quotes_well_formed_and_spreads_widen(source):
 
 def test_static_no_arbitrage_on_generated_chains(source):
     p = source.params
-    for ts, snap, sl in _all_slices(source):
+    for _ts, snap, sl in _all_slices(source):
         model_calls = bsm_price(snap.spot, sl.strikes, sl.tau, p.rate, p.dividend_yield, sl.call_iv, True)
         assert np.all(np.diff(model_calls) <= 1e-10)
         slopes = np.diff(model_calls) / np.diff(sl.strikes)
@@ -217,13 +232,15 @@ def test_static_no_arbitrage_on_generated_chains(source):
 
 def test_deltas_monotone_and_find_strike_by_delta(source):
     for _, _, sl in _all_slices(source):
-        assert np.all(np.diff(sl.call_delta) <= 1e-12) and np.all(np.diff(sl.put_delta) <= 1e-12)
+        assert np.all(np.diff(sl.call_delta) <= 1e-12)
+        assert np.all(np.diff(sl.put_delta) <= 1e-12)
         for target in (0.05, 0.10, 0.16, 0.25, 0.5):
             i = find_strike_by_delta(sl, OptionRight.PUT, target)
             assert abs(abs(sl.put_delta[i]) - target) == np.min(np.abs(np.abs(sl.put_delta) - target))
             j = find_strike_by_delta(sl, OptionRight.CALL, target)
             assert abs(sl.call_delta[j] - target) == np.min(np.abs(sl.call_delta - target))
-    assert nearest_strike_index(sl, 0.0) == 0 and nearest_strike_index(sl, 1e6) == len(sl.strikes) - 1
+    assert nearest_strike_index(sl, 0.0) == 0
+    assert nearest_strike_index(sl, 1e6) == len(sl.strikes) - 1
     mid_strike = 0.5 * (sl.strikes[10] + sl.strikes[11]) - 0.01
     assert nearest_strike_index(sl, mid_strike) == 10
 
@@ -265,7 +282,8 @@ def test_marks_against_quantlib_and_expired_at_intrinsic(source):
                         np.array([True, True]))
     s_exp = source.spot_at(after)
     np.testing.assert_allclose(dead.mid, np.maximum(s_exp - np.array([250.0, 290.0]), 0.0), atol=1e-12)
-    assert np.all(dead.bid == dead.ask) and expiry not in source.expiries(after)
+    assert np.all(dead.bid == dead.ask)
+    assert expiry not in source.expiries(after)
 
 
 def test_deterministic_for_same_inputs():
@@ -302,3 +320,11 @@ def test_snapshot_window_and_errors(source):
         source.expiry_slice(ts, D(2017, 6, 13))
     with pytest.raises(DataError, match="spot"):
         source.spot_at(pd.Timestamp("2016-01-04 16:00", tz=NY_TZ))
+
+
+def test_cached_slices_are_read_only(source):
+    sl = source.expiry_slice(STAMPS[0], source.expiries(STAMPS[0])[0])
+    with pytest.raises(ValueError, match="read-only"):
+        sl.call_bid[0] = 1.0
+    with pytest.raises(ValueError, match="read-only"):
+        sl.strikes[0] = 1.0

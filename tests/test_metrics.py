@@ -147,7 +147,8 @@ def test_compute_metrics_is_json_safe_with_stable_keys() -> None:
     flat = pd.Series([100.0, 100.0, 100.0], index=idx)
     m = compute_metrics(flat, _no_trades(), start_cash=100.0)
     assert tuple(m) == METRIC_KEYS
-    assert m["sharpe"] is None and m["sortino"] is None
+    assert m["sharpe"] is None
+    assert m["sortino"] is None
     assert m["fitness"] == 0.0
     text = json.dumps(m, allow_nan=False)
     assert json.loads(text)["net_profit"] == 0.0

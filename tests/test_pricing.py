@@ -157,7 +157,8 @@ def test_implied_vol_reasons_where_no_solution() -> None:
     expected = ["below_intrinsic", "below_intrinsic", "above_upper_bound", "above_upper_bound",
                 "expired", "invalid_input", "ok", "below_intrinsic"]
     assert reason.tolist() == expected
-    assert np.isnan(vol[:6]).all() and np.isnan(vol[7])
+    assert np.isnan(vol[:6]).all()
+    assert np.isnan(vol[7])
     assert vol[6] == pytest.approx(0.309443517313, abs=1e-10)  # QuantLib impliedVolatility(20.0, ...)
     assert float(bsm_price(100.0, 90.0, 1.0, 0.05, 0.0, vol[6], True)) == pytest.approx(20.0, abs=1e-10)
 

@@ -109,7 +109,8 @@ def test_check_entry_final_size_is_min_of_fuzzy_and_risk_budget() -> None:
     v2 = rm.check_entry(unit, BookGreeks(), qty=2, max_loss_per_contract=380.0, equity=60_000.0)
     assert (v2.allowed, v2.qty, v2.reasons) == (True, 2, ())
     v3 = rm.check_entry(unit, BookGreeks(), qty=2, max_loss_per_contract=380.0, equity=15_000.0)
-    assert not v3.allowed and v3.qty == 0
+    assert not v3.allowed
+    assert v3.qty == 0
     assert "below the max loss of one unit" in v3.reasons[0]
 
 
@@ -163,7 +164,8 @@ def test_short_dte_gamma_limit_applies_only_near_expiry() -> None:
 
 def test_drawdown_stop_blocks_entries() -> None:
     v = RiskManager().check_entry(BookGreeks(), BookGreeks(), 1, 100.0, 1e5, drawdown_stop=True)
-    assert not v.allowed and v.reasons == ("daily drawdown stop is active: no new entries today",)
+    assert not v.allowed
+    assert v.reasons == ("daily drawdown stop is active: no new entries today",)
 
 
 def test_risk_limits_defaults_and_validation() -> None:
@@ -203,4 +205,5 @@ def test_drawdown_stop_mask_equals_bar_by_bar_guard() -> None:
             guard.start_day(e)
         replay.append(guard.update(e))
     assert mask.tolist() == replay
-    assert any(replay) and not all(replay)
+    assert any(replay)
+    assert not all(replay)

@@ -80,7 +80,9 @@ def test_vix_50_moves_atm_to_half_and_steepens_skew_hand_worked() -> None:
 
 def test_short_condor_greek_signs_and_short_put_delta() -> None:
     g = _condor(270.0, 250.0, 5.0, 290.0, 35 / 365, 1).greeks()
-    assert g.gamma < 0 and g.vega < 0 and g.theta > 0
+    assert g.gamma < 0
+    assert g.vega < 0
+    assert g.theta > 0
     short_put = OptionBook(spot=270.0, strikes=[250.0], taus=[35 / 365], is_call=[False], signed_qty=[-1],
                            ivs=[0.2]).greeks()
     assert short_put.delta > 0
@@ -130,9 +132,10 @@ def test_book_from_dto_legs() -> None:
 def test_short_condor_flash_crash_loss_is_bounded_by_put_width_minus_credit(
     spot: float, put_otm: float, call_otm: float, wing: float, tau: float, iv: float, slope: float, n: int
 ) -> None:
-    strikes = np.array([-wing, 0.0, 0.0, wing]) + [round(spot * (1 - put_otm))] * 2 + [round(spot * (1 + call_otm))] * 2
+    put_short, call_short = float(round(spot * (1 - put_otm))), float(round(spot * (1 + call_otm)))
+    strikes = np.array([put_short - wing, put_short, call_short, call_short + wing])
     smile = iv * (1.0 - slope * np.log(strikes / spot))  # IV falling in strike: no vertical-spread arbitrage
-    book = _condor(spot, strikes[1], wing, strikes[2], tau, n, ivs=tuple(smile))
+    book = _condor(spot, put_short, wing, call_short, tau, n, ivs=tuple(smile))
     credit = -book.value() / (100 * n)  # per share, at model prices
     row = revalue(book, [FLASH_CRASH, Scenario("crash + vol", spot_return=-0.10, atm_iv_target=0.8)])
     max_loss = (wing - credit) * 100 * n

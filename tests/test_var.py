@@ -78,5 +78,6 @@ def test_monte_carlo_final_equity_percentiles() -> None:
     # two trades of +-1: final 98 (1/4), 100 (1/2), 102 (1/4)
     assert coin["prob_loss"] == pytest.approx(0.25, abs=0.01)
     assert coin["p50"] == 100.0
-    assert coin["p1"] == 98.0 and coin["p99"] == 102.0
+    assert coin["p1"] == 98.0
+    assert coin["p99"] == 102.0
     assert coin["mean"] == pytest.approx(100.0, abs=0.02)

@@ -60,12 +60,13 @@ def garch_variance(ret: np.ndarray, train: slice, horizon: int) -> np.ndarray:
     ``ret[0]`` may be NaN (first bar); forecasts are aligned to bars, NaN where unavailable.
     """
     out = np.full(ret.shape, np.nan)
-    series = pd.Series(100.0 * ret[1:])
+    series = pd.Series(100.0 * ret[1:])  # series position k holds the return of bar k + 1
+    first = max(train.start, 1) - 1
     model = arch_model(series, mean="Constant", vol="GARCH", p=1, q=1, dist="normal", rescale=False)
-    fitted = model.fit(first_obs=train.start - 1, last_obs=train.stop - 1, disp="off")
-    forecast = fitted.forecast(horizon=horizon, start=train.start - 1, reindex=False)
+    fitted = model.fit(first_obs=first, last_obs=train.stop - 1, disp="off")
+    forecast = fitted.forecast(horizon=horizon, start=first, reindex=False)
     rows = forecast.variance.to_numpy().mean(axis=1) / 1e4
-    out[train.start:train.start + len(rows)] = rows
+    out[first + 1:first + 1 + len(rows)] = rows
     return out
 
 

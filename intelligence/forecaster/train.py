@@ -213,7 +213,7 @@ def _run_batches(model: DeepMamba, data: Dataset, idx: np.ndarray, params: Train
             total.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
-        values = {k: float(v) for k, v in losses.items()} | {"total": float(total)}
+        values = {k: float(v.detach()) for k, v in losses.items()} | {"total": float(total.detach())}
         for k, v in values.items():
             sums[k] += v * len(x)
         if on_batch is not None:
