@@ -42,6 +42,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import ArrayLike
 from scipy.signal import lfilter
 
+
 def _arr(x: ArrayLike) -> np.ndarray:
     return np.asarray(x, dtype=np.float64)
 

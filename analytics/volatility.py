@@ -17,7 +17,7 @@ window *includes* ``t``), so the prefix of a series gives the prefix of the resu
   its trailing year (252 observations).
 
 >>> import numpy as np
->>> iv_rank(np.array([0.10, 0.20, 0.15]), window=3).tolist()
+>>> iv_rank(np.array([10.0, 20.0, 15.0]), window=3).tolist()
 [nan, nan, 50.0]
 """
 

@@ -95,9 +95,9 @@ def build_features(cfg: AppConfig, inputs: BacktestInputs) -> dict[str, np.ndarr
 def intraday_vix(inputs: BacktestInputs) -> np.ndarray:
     """VIX as the chain model sees it at each bar (causal); the previous session's close
     when the chain source has no intraday VIX model (vendor files)."""
-    vix_at = getattr(inputs.chains, "vix_at", None)
-    if vix_at is not None:
-        return np.fromiter((vix_at(ts) for ts in inputs.bars.index), float, len(inputs.bars))
+    path = getattr(inputs.chains, "spot_vix_path", None)
+    if path is not None:
+        return path(pd.DatetimeIndex(inputs.bars.index))[1]
     idx = pd.DatetimeIndex(inputs.bars.index)
     days = (idx.tz_localize(None) if idx.tz is not None else idx).normalize()
     vix_days = pd.DatetimeIndex(inputs.vix.index)

@@ -45,7 +45,7 @@ def _daily_vol(rng: np.random.Generator, n: int) -> np.ndarray:
 def _minute_index(days: pd.DatetimeIndex) -> pd.DatetimeIndex:
     minute = np.timedelta64(1, "m")
     offsets = np.timedelta64(9 * 60 + 30, "m") + np.arange(1, MINUTES_PER_SESSION + 1) * minute
-    stamps = (days.values.astype("datetime64[ns]")[:, None] + offsets[None, :]).reshape(-1)
+    stamps = (days.to_numpy().astype("datetime64[ns]")[:, None] + offsets[None, :]).reshape(-1)
     return pd.DatetimeIndex(stamps, name="ts").tz_localize(NY_TZ)
 
 

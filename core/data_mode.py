@@ -61,6 +61,8 @@ def describe(market: MarketSource) -> str:
 def _render(frame: pd.DataFrame, fmt: str, title: str) -> str:
     if fmt not in FORMATS:
         raise DataError(f"format '{fmt}' is invalid; use one of {', '.join(FORMATS)}")
+    frame = frame.assign(**{str(c): _iso(frame[c]) for c in frame.columns
+                            if pd.api.types.is_datetime64_any_dtype(frame[c].dtype)})
     if fmt == "csv":
         return frame.to_csv(index=False)
     if fmt == "json":
@@ -73,6 +75,13 @@ def _render(frame: pd.DataFrame, fmt: str, title: str) -> str:
     buffer = io.StringIO()
     Console(file=buffer, width=max(120, 12 * len(frame.columns)), color_system=None, force_terminal=False).print(table)
     return buffer.getvalue()
+
+
+def _iso(values: pd.Series) -> pd.Series:
+    """ISO text in the values' own time zone (New York for bars); bare dates for midnight-only naive values."""
+    if not isinstance(values.dtype, pd.DatetimeTZDtype) and bool((values == values.dt.normalize()).all()):
+        return values.dt.strftime("%Y-%m-%d")
+    return values.map(lambda t: t.isoformat())
 
 
 def _cell(column: str, value: object) -> str:

@@ -87,6 +87,8 @@ class BacktestDriver:
         self._next_session = dict(zip(days[:-1], days[1:], strict=True))
         self._book_greeks = BookGreeks()
         self._marks_cache: dict[str, tuple[np.ndarray, ...]] = {}
+        self._paths: dict[str, tuple[int, tuple[np.ndarray, ...]]] = {}
+        self._date_ord = np.array([d.toordinal() for d in self.dates], dtype=np.int64)
         self._seq = 0
 
     # -- helpers ---------------------------------------------------------------------
@@ -101,22 +103,40 @@ class BacktestDriver:
         self.decisions.append(f"{self.index[i].isoformat()} {action:<5} {text}")
 
     def _marks(self, i: int) -> dict[str, tuple[np.ndarray, ...]]:
-        """bid, ask, mid, delta, gamma, vega, theta per open position (one vectorised call)."""
-        ops = list(self.broker.positions.values())
-        if not ops:
-            return {}
-        legs = [leg for op in ops for leg in op.position.legs]
-        expiries = np.array([leg.contract.expiry for leg in legs], dtype="datetime64[D]")
-        strikes = np.array([leg.contract.strike for leg in legs])
-        is_call = np.array([leg.contract.right is OptionRight.CALL for leg in legs])
-        m = self.chains.marks(self.index[i], expiries, strikes, is_call)
+        """bid, ask, mid, delta, gamma, vega, theta per open position at bar ``i``.
+
+        Positions opened on a source with ``marks_path`` were marked over their whole
+        remaining life in one vectorised call at entry; others are marked here, all legs of
+        all positions in one call."""
         out: dict[str, tuple[np.ndarray, ...]] = {}
-        k = 0
-        for op in ops:
-            s = slice(k, k + len(op.position.legs))
-            out[op.pid] = (m.bid[s], m.ask[s], m.mid[s], m.delta[s], m.gamma[s], m.vega[s], m.theta[s])
-            k += len(op.position.legs)
+        rest = []
+        for pid, op in self.broker.positions.items():
+            path = self._paths.get(pid)
+            if path is not None and i - path[0] < len(path[1][0]):
+                r = i - path[0]
+                out[pid] = tuple(a[r] for a in path[1])
+            else:
+                rest.append(op)
+        if rest:
+            legs = [leg for op in rest for leg in op.position.legs]
+            m = self.chains.marks(self.index[i], *_contract_arrays(legs))
+            k = 0
+            for op in rest:
+                s = slice(k, k + len(op.position.legs))
+                out[op.pid] = (m.bid[s], m.ask[s], m.mid[s], m.delta[s], m.gamma[s], m.vega[s], m.theta[s])
+                k += len(op.position.legs)
         return out
+
+    def _mark_path(self, i: int, pid: str) -> None:
+        """Mark a new position from bar ``i`` to the close of its expiry day in one call."""
+        marks_path = getattr(self.chains, "marks_path", None)
+        if marks_path is None:
+            return
+        legs = self.broker.positions[pid].position.legs
+        expiry = legs[0].contract.expiry
+        j = min(int(np.searchsorted(self._date_ord, expiry.toordinal(), side="right")), len(self.index))
+        m = marks_path(self.index[i:j], *_contract_arrays(legs))
+        self._paths[pid] = (i, (m.bid, m.ask, m.mid, m.delta, m.gamma, m.vega, m.theta))
 
     # -- the bar -----------------------------------------------------------------------
     def on_bar(self, i: int) -> None:
@@ -263,6 +283,7 @@ class BacktestDriver:
         except BrokerError as exc:
             self._log(i, "SKIP", f"broker rejected: {exc}")
             return False
+        self._mark_path(i, pid)
         self._log(i, "ENTER", f"{pid} {decision.reasons[0]}" + _fmt_scores(decision.scores))
         return True
 
@@ -305,6 +326,12 @@ class BacktestDriver:
             self.broker.trade_shares(self.index[i], -self.broker.shares, float(self.close[i]), "end of data")
         self._record(i, {})
         return self.broker.closed
+
+
+def _contract_arrays(legs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return (np.array([leg.contract.expiry for leg in legs], dtype="datetime64[D]"),
+            np.array([leg.contract.strike for leg in legs], dtype=float),
+            np.array([leg.contract.right is OptionRight.CALL for leg in legs]))
 
 
 def _strike(pos, name: str) -> float:

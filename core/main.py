@@ -124,7 +124,9 @@ def _cli_values(ns: argparse.Namespace) -> dict[str, Any]:
 def load_app_config(ns: argparse.Namespace) -> AppConfig:
     file_values = read_config_file(ns.config) if ns.config else None
     source = f"--config {ns.config}" if ns.config else "command line"
-    cfg = build_config(file_values, _cli_values(ns), OPTION_NAMES, source=source)
+    cli = _cli_values(ns)
+    ns.dte_given = "strategy.dte_min" in cli or "strategy.dte_max" in cli
+    cfg = build_config(file_values, cli, OPTION_NAMES, source=source)
     if ns.debug and not cfg.run.debug:
         cfg = cfg.model_copy(update={"run": cfg.run.model_copy(update={"debug": True})})
     return cfg
@@ -137,14 +139,43 @@ def mode_backtest(cfg: AppConfig, ns: argparse.Namespace) -> int:
 
 
 def mode_data(cfg: AppConfig, ns: argparse.Namespace) -> int:
-    from core.data_cli import run_data_cli
+    """describe | chain --date D | bars --date D --tf N | export --start D --end D --out DIR"""
+    from core import data_mode
+    from core.dto import ConfigError
+    from core.market import build_market
 
-    return run_data_cli(cfg, ns)
+    command = ns.command or "describe"
+    market = build_market(cfg)
+    if command == "describe":
+        text = data_mode.describe(market)
+    elif command in ("chain", "bars"):
+        if not ns.date:
+            raise ConfigError(f"--mode data {command} needs --date YYYY-MM-DD")
+        if command == "chain":
+            text = data_mode.chain_table(market, ns.date, ns.time, cfg.strategy.dte_min if ns.dte_given else 0,
+                                         cfg.strategy.dte_max if ns.dte_given else 60, ns.fmt)
+        else:
+            text = data_mode.bars_table(market, ns.date, ns.tf, ns.fmt)
+    elif command == "export":
+        if not (ns.start and ns.end and cfg.run.out):
+            raise ConfigError("--mode data export needs --start D --end D --out DIR")
+        text = f"exported to {data_mode.export(market, ns.start, ns.end, cfg.run.out)}"
+    else:
+        raise ConfigError(f"--mode data {command!r}: choose describe, chain, bars or export")
+    print(text)
+    return 0
+
+
+def mode_benchmark(cfg: AppConfig, ns: argparse.Namespace) -> int:
+    from core.benchmark import run_benchmark_cli
+
+    return run_benchmark_cli(cfg)
 
 
 MODES: dict[str, Callable[[AppConfig, argparse.Namespace], int]] = {
     "backtest": mode_backtest,
     "data": mode_data,
+    "benchmark": mode_benchmark,
 }
 
 

@@ -232,6 +232,54 @@ class ModelChainSource:
         q = self._price(state, np.asarray(strikes, float).ravel(), tau, np.asarray(is_call, bool).ravel())
         return ContractMarks(**q)
 
+    def spot_vix_path(self, index: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
+        """As-of spot and causal VIX at every timestamp of ``index`` (vectorised ``_state``)."""
+        idx = pd.DatetimeIndex(index)
+        if idx.tz is None:
+            raise DataError("timestamps are tz-naive; pass tz-aware America/New_York timestamps")
+        ts_ns = np.asarray(idx.as_unit("ns").asi8, dtype=np.int64)
+        pos = np.searchsorted(self._ns, ts_ns, side="right") - 1
+        if len(pos) and pos.min() < 0:
+            raise DataError(f"no {self.underlying} spot at or before {idx[int(np.argmin(pos))]}")
+        day = _ordinals(idx.tz_convert(NY_TZ).tz_localize(None))
+        prev = np.where(self._day_ord[pos] == day, self._prev_pos[pos], pos)
+        ref_spot = self._close[np.maximum(prev, 0)]
+        ref_spot = np.where(prev >= 0, ref_spot, self._close[0])
+        j = np.searchsorted(self._vix_ord, day, side="left") - 1
+        ref_vix = self._vix[np.maximum(j, 0)]
+        spot = self._close[pos]
+        vix = np.clip(ref_vix * (spot / ref_spot) ** (-VIX_LEVERAGE_BETA), *VIX_BOUNDS)
+        return spot, vix
+
+    def marks_path(self, index: pd.DatetimeIndex, expiries: np.ndarray, strikes: np.ndarray,
+                   is_call: np.ndarray) -> ContractMarks:
+        """Quotes of the same contracts at every timestamp of ``index``: arrays (len(index), n_contracts).
+
+        Equal to calling ``marks`` at each timestamp, in one vectorised pass (used to mark an
+        open position over its whole remaining life at once)."""
+        idx = pd.DatetimeIndex(index)
+        spot, vix = self.spot_vix_path(idx)
+        p = self.params
+        ts_ns = np.asarray(idx.as_unit("ns").asi8, dtype=np.int64)[:, None]
+        days = np.asarray(expiries, dtype="datetime64[D]").astype(np.int64).ravel()
+        close_ns = np.array([self._expiry_close_ns(d) for d in days.tolist()], dtype=np.int64)[None, :]
+        tau = (close_ns - ts_ns) / NS_PER_YEAR
+        k = np.asarray(strikes, float).ravel()[None, :]
+        calls = np.asarray(is_call, bool).ravel()[None, :]
+        live = tau > 0.0
+        t = np.maximum(tau, MIN_TAU)
+        s = spot[:, None]
+        log_k = np.log(k / s) - (p.rate - p.dividend_yield) * t
+        atm = atm_from_vix(vix, p)[:, None]
+        iv = np.where(live, implied_vol(log_k, t, atm, p), 0.0)
+        g = bsm_greeks(s, k, np.where(live, t, 0.0), p.rate, p.dividend_yield, iv, calls)
+        z = log_k / np.where(live, iv * np.sqrt(t), 1.0)
+        bid, ask = quote_bid_ask(g.price, z, t)
+        bid = np.where(live, bid, g.price)
+        ask = np.where(live, ask, g.price)
+        return ContractMarks(bid=bid, ask=ask, mid=0.5 * (bid + ask), iv=iv, delta=g.delta, gamma=g.gamma,
+                             theta=g.theta, vega=g.vega)
+
     # ----------------------------------------------------------------- chains
     def expiries(self, ts: pd.Timestamp) -> list[dt.date]:
         """Listed expiries on ``ts``'s date whose 16:00 ET expiry is still ahead of ``ts``."""

@@ -153,7 +153,8 @@ def export_market(market: MarketSource, start: dt.date, end: dt.date, out_dir: s
         source = market.chains(bars)
         rows, snaps = _write_chains(source, bars, tmp / names["chains_file"], dte_max, chain_times)
         rate, div_yield = _rate_and_yield(source)
-        result = ExportResult(str(out), *names.values(), bars=len(bars), snapshots=snaps, chain_rows=rows)
+        result = ExportResult(str(out), names["bars_file"], names["chains_file"], names["vix_file"], bars=len(bars),
+                              snapshots=snaps, chain_rows=rows)
         manifest = {"format": "quantor-export/1", "underlying": u, "source": market.info.as_dict(),
                     "start": str(start), "end": str(end), "minutes": minutes, "dte_max": dte_max,
                     "chain_times": list(chain_times) if chain_times else None, "rate": rate,

@@ -100,9 +100,17 @@ def _as_datetime(values: pd.Series | pd.Index) -> pd.Series:
     return s.reset_index(drop=True)
 
 
+def _constant(text: str) -> Callable[[int], str]:
+    return lambda _i: text
+
+
 def _nan_checks(frame: pd.DataFrame, columns: tuple[str, ...]) -> list[_Check]:
-    return [_Check(c, frame[c].isna().to_numpy(), lambda _i, c=c: f"{c} is empty or not a number",
+    return [_Check(c, frame[c].isna().to_numpy(), _constant(f"{c} is empty or not a number"),
                    "fill the value or drop the row") for c in columns]
+
+
+def _positive(name: str, values: np.ndarray) -> _Check:
+    return _Check(name, values <= 0, lambda i: f"{name} is {values[i]:g}, prices must be positive")
 
 
 def _order_checks(ts: pd.Series, column: str, strict: bool) -> list[_Check]:
@@ -132,8 +140,7 @@ def validate_bars(df: pd.DataFrame, source: str, rows: np.ndarray | None = None,
     nan_frame = pd.DataFrame({"ts": ts, **num})
     _raise_earliest(_nan_checks(nan_frame, BAR_REQUIRED), source, r, row_word)
     o, h, lo, c, v = (num[k] for k in ("open", "high", "low", "close", "volume"))
-    checks = [_Check(k, num[k] <= 0, lambda i, k=k: f"{k} is {num[k][i]:g}, prices must be positive")
-              for k in ("open", "high", "low", "close")]
+    checks = [_positive(k, num[k]) for k in ("open", "high", "low", "close")]
     top, bottom = np.maximum(o, c), np.minimum(o, c)
     checks += [
         _Check("high", h < top - 1e-9 * top, lambda i: f"high {h[i]:g} is below max(open, close) {top[i]:g}"),

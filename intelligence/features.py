@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
@@ -39,6 +40,9 @@ from analytics import indicators as ind
 from analytics import volatility as vol
 from core.dto import DataError, Regime
 from intelligence import fuzzy, mtf, regime
+from intelligence.fuzzy import FuzzyParams
+from intelligence.mtf import MTFParams
+from intelligence.regime import RegimeThresholds
 
 BASE_MINUTES = 5
 
@@ -67,9 +71,9 @@ class FeatureParams:
     regime_sma_slow: int = 50
     vrp_min: float = vol.VRP_MIN
     mtf_require_all: bool = True
-    mtf: mtf.MTFParams = field(default_factory=mtf.MTFParams)
-    regime: regime.RegimeThresholds = field(default_factory=regime.RegimeThresholds)
-    fuzzy: fuzzy.FuzzyParams = field(default_factory=fuzzy.FuzzyParams)
+    mtf_params: MTFParams = field(default_factory=MTFParams)
+    regime_thresholds: RegimeThresholds = field(default_factory=RegimeThresholds)
+    fuzzy_params: FuzzyParams = field(default_factory=FuzzyParams)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -77,7 +81,7 @@ class FeatureFrame:
     """Read-only feature arrays aligned to ``index`` (the five-minute bar labels)."""
 
     index: pd.DatetimeIndex
-    columns: dict[str, np.ndarray]
+    columns: Mapping[str, np.ndarray]  # read-only view; every array is write-protected
     mtf_reasons: np.ndarray
     weights: dict[str, float]
 
@@ -135,7 +139,8 @@ def _intraday(bars: pd.DataFrame, p: FeatureParams) -> dict[str, np.ndarray]:
 
 def _prev_session_pos(dates: pd.Index, bar_days: np.ndarray) -> np.ndarray:
     """Position of the last daily row dated strictly before each bar's session date (−1 if none)."""
-    d = pd.DatetimeIndex(dates).as_unit("ns").asi8
+    idx = pd.DatetimeIndex(dates)
+    d = (idx.tz_localize(None) if idx.tz is not None else idx).normalize().as_unit("ns").asi8
     if len(d) > 1 and np.any(np.diff(d) <= 0):
         raise DataError("daily rows are not sorted by unique date; sort and de-duplicate the daily bars")
     return np.searchsorted(d, bar_days, side="left") - 1
@@ -196,7 +201,7 @@ def _regime(cols: dict[str, np.ndarray], p: FeatureParams) -> None:
     codes = regime.classify_regime(
         cols["close"], cols["d_adx"], cols["d_sma_fast"], cols["d_sma_slow"], cols["vix"],
         iv_rank=cols["iv_rank"], vix_change=cols["vix_change"], day_return=cols["day_return"],
-        thresholds=p.regime,
+        thresholds=p.regime_thresholds,
     )
     cols["regime"] = codes
     cols["time_in_regime"] = regime.time_in_regime(codes)
@@ -206,7 +211,7 @@ def _fuzzy(cols: dict[str, np.ndarray], weights: Mapping[str, float] | None, p: 
     raw = {"mtf_consensus": cols["mtf_consensus"], **{k: cols[k] for k in (
         "iv_rank", "vix", "rsi", "adx", "bb_position", "bb_width", "stoch_k", "psar_p", "volume_ratio",
         "sma_distance")}}
-    res = fuzzy.evaluate(raw, weights, p.fuzzy)
+    res = fuzzy.evaluate(raw, weights, p.fuzzy_params)
     for name in fuzzy.FACTORS:
         cols[f"mu_{name}"] = res.membership[name]
     cols["fuzzy_confidence"] = res.confidence
@@ -247,14 +252,14 @@ def compute_features(
     cols["vrp_ok"] = vol.vrp_gate(cols["vrp"], p.vrp_min)
     _regime(cols, p)
     frames = _timeframe_frames(bars_5m, bars_1m, timeframes, bars_by_tf)
-    res = mtf.mtf_consensus(frames, index, timeframes, p.mtf, p.mtf_require_all)
+    res = mtf.mtf_consensus(frames, index, timeframes, p.mtf_params, p.mtf_require_all)
     cols["mtf_consensus"], cols["mtf_available"] = res.consensus, res.available
     for m, s in res.signals.items():
         cols[f"mtf_signal_{m}"] = s
     used_weights = _fuzzy(cols, weights, p)
     for arr in cols.values():
         arr.setflags(write=False)
-    return FeatureFrame(index, cols, res.reasons, used_weights)
+    return FeatureFrame(index, MappingProxyType(cols), res.reasons, used_weights)
 
 
 FEATURE_COLUMNS: tuple[str, ...] = (

@@ -89,8 +89,8 @@ def entry_score(confidence: ArrayLike, pop: ArrayLike, rule_signal: ArrayLike, d
         np.asarray(rule_points(rule_signal), dtype=np.float64),
         np.asarray(direction_points(direction), dtype=np.float64),
     ]
-    total = parts[0] + parts[1] + parts[2] + parts[3]
-    return EntryScore(*(_out(p) for p in parts), _out(total))
+    s_conf, s_prob, s_rules, s_dir = parts
+    return EntryScore(_out(s_conf), _out(s_prob), _out(s_rules), _out(s_dir), _out(s_conf + s_prob + s_rules + s_dir))
 
 
 def should_enter(score: ArrayLike, threshold: float = ENTRY_THRESHOLD) -> np.ndarray | bool:

@@ -73,7 +73,9 @@ def test_previous_day_snapshot_is_not_fresh_but_is_remembered() -> None:
     al2 = align_chains(_ny("2018-03-02 16:00"), snaps, "SPY")
     assert al2.lag_seconds.tolist() == [300.0]
     idx, lag, code = classify(_ny("2018-03-05 09:35"), snaps, 600)
-    assert idx.tolist() == [0] and np.isnan(lag[0]) and code.tolist() == [3]
+    assert idx.tolist() == [0]
+    assert np.isnan(lag[0])
+    assert code.tolist() == [3]
 
 
 def test_only_days_in_both_data_sets_are_judged() -> None:
@@ -83,7 +85,8 @@ def test_only_days_in_both_data_sets_are_judged() -> None:
     d = al.diagnostics
     assert al.on_common_day.tolist() == [False, True, True, True]
     assert (d.bars, d.common_days, d.spot_only_days, d.options_only_days) == (3, 1, ("2018-03-05",), ("2018-03-07",))
-    assert d.exact_pct == pytest.approx(200 / 3) and d.prior_pct == pytest.approx(100 / 3)
+    assert d.exact_pct == pytest.approx(200 / 3)
+    assert d.prior_pct == pytest.approx(100 / 3)
 
 
 def test_no_common_day_is_an_error() -> None:

@@ -133,7 +133,8 @@ def test_constant_series_hits_zero_guards_like_talib():
     dmi = ind.adx(h, lo, c)
     np.testing.assert_array_equal(ind.rsi(c)[14:], talib.RSI(c, 14)[14:])
     assert np.all(ind.rsi(c)[14:] == 0.0)
-    assert np.all(dmi.plus_di[14:] == 0.0) and np.all(dmi.adx[27:] == 0.0)
+    assert np.all(dmi.plus_di[14:] == 0.0)
+    assert np.all(dmi.adx[27:] == 0.0)
     np.testing.assert_array_equal(dmi.adx[27:], talib.ADX(h, lo, c, 14)[27:])
     flat = ind.adx(c, c, c)  # zero true range as well
     np.testing.assert_array_equal(flat.minus_di[14:], talib.MINUS_DI(c, c, c, 14)[14:])

@@ -122,12 +122,23 @@ class MambaMixer(nn.Module):
         x, B, C = torch.split(xbc, [cfg.d_inner, cfg.d_state, cfg.d_state], dim=-1)
         return x.unflatten(-1, (cfg.n_heads, cfg.head_dim)), B, C
 
+    def _causal_conv(self, xbc: torch.Tensor) -> torch.Tensor:
+        """Depthwise causal convolution in (b, L, C) layout: ``y_t = bias + Σ_k w_k · x_{t−K+1+k}``
+        (what ``conv1d`` with left padding K−1 computes, without transposes)."""
+        k_size, length = self.cfg.d_conv, xbc.shape[1]
+        padded = F.pad(xbc, (0, 0, k_size - 1, 0))
+        weight = self.conv1d.weight[:, 0, :]  # (C, K)
+        out = self.conv1d.bias + padded[:, k_size - 1:] * weight[:, -1]
+        for k in range(k_size - 1):
+            out = out + padded[:, k:k + length] * weight[:, k]
+        return out
+
     def forward(self, u: torch.Tensor, backend: str = "auto") -> tuple[torch.Tensor, LayerState]:
         """``u`` (b, L, d_model) → (b, L, d_model) and the state after the last bar."""
         cfg = self.cfg
         b, length, _ = u.shape
         z, xbc_in, dt_raw = self._split(self.in_proj(u))
-        xbc = F.silu(self.conv1d(xbc_in.transpose(1, 2))[..., :length].transpose(1, 2))
+        xbc = F.silu(self._causal_conv(xbc_in))
         x, B, C = self._xbc_split(xbc)
         dt, A = self._dt_a(dt_raw)
         y, ssm = selective_scan(x, dt, A, B, C, self.D, z.unflatten(-1, (cfg.n_heads, cfg.head_dim)),
