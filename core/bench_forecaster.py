@@ -49,19 +49,29 @@ def _streaming_ms(model: DeepMamba, bars: int, rng: np.random.Generator) -> floa
 
 
 def benchmark_forecaster(batch: int = 32, seq: int = 128, d_model: int = 64, layers: int = 4, steps: int = 5,
-                         seed: int = 7) -> dict[str, float | int | str | bool]:
-    """Throughput and latency figures (see module docstring) on the CPU with torch's thread count."""
+                         seed: int = 7, threads: int | None = None) -> dict[str, float | int | str | bool]:
+    """Throughput and latency figures (see module docstring) on the CPU.
+
+    ``threads`` sets torch's intra-op threads for the measurement (restored afterwards); on a
+    2-core machine shared with other processes one thread is usually fastest.
+    """
     rng = np.random.default_rng(seed)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = DeepMamba(ModelConfig(n_features=len(FEATURE_NAMES), d_model=d_model, n_layers=layers,
-                                      lookback=seq))
-    x = torch.as_tensor(rng.normal(size=(batch, seq, len(FEATURE_NAMES))), dtype=torch.float32)
-    return {
-        "config": f"{layers} layers, d_model {d_model}, d_state 16, expand 2, batch {batch} x seq {seq}",
-        "threads": torch.get_num_threads(),
-        "train_tokens_per_s_chunked": round(_throughput(model, x, "torch", steps), 1),
-        "train_tokens_per_s_sequential": round(_throughput(model, x, "sequential", max(1, steps // 2)), 1),
-        "streaming_ms_per_bar": round(_streaming_ms(model, 600, rng), 3),
-        "mamba_ssm_cuda": mamba_ssm_available(),
-    }
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads or previous)
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = DeepMamba(ModelConfig(n_features=len(FEATURE_NAMES), d_model=d_model, n_layers=layers,
+                                          head_dim=32, chunk=32, lookback=seq))
+        x = torch.as_tensor(rng.normal(size=(batch, seq, len(FEATURE_NAMES))), dtype=torch.float32)
+        return {
+            "config": f"{layers} layers, d_model {d_model}, d_state 16, expand 2, head_dim 32, chunk 32, "
+                      f"batch {batch} x seq {seq}",
+            "threads": torch.get_num_threads(),
+            "train_tokens_per_s_chunked": round(_throughput(model, x, "torch", steps), 1),
+            "train_tokens_per_s_sequential": round(_throughput(model, x, "sequential", max(1, steps // 2)), 1),
+            "streaming_ms_per_bar": round(_streaming_ms(model, 600, rng), 3),
+            "mamba_ssm_cuda": mamba_ssm_available(),
+        }
+    finally:
+        torch.set_num_threads(previous)

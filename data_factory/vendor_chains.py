@@ -47,11 +47,15 @@ def expiry_days(values: pd.Series | np.ndarray) -> np.ndarray:
     return pd.to_datetime(pd.Series(values)).to_numpy(dtype="datetime64[ns]").astype("datetime64[D]").astype(np.int64)
 
 
+def expiry_close_ns(exp_day: np.ndarray) -> np.ndarray:
+    """UTC nanoseconds of 16:00 New York on each expiry day (days since 1970-01-01)."""
+    local_day_ns = np.asarray(exp_day, np.int64) * NS_PER_DAY + EXPIRY_CLOSE_NS
+    return pd.DatetimeIndex(local_day_ns.astype("datetime64[ns]")).tz_localize("America/New_York").asi8
+
+
 def year_fraction(quote_ns: np.ndarray, exp_day: np.ndarray) -> np.ndarray:
     """``max(expiry 16:00 New York - quote time, 0) / 365 days`` on UTC nanoseconds."""
-    local_day_ns = np.asarray(exp_day, np.int64) * NS_PER_DAY + EXPIRY_CLOSE_NS
-    close_ns = pd.DatetimeIndex(local_day_ns.astype("datetime64[ns]")).tz_localize("America/New_York").asi8
-    return np.maximum(close_ns - np.asarray(quote_ns, np.int64), 0) / YEAR_NS
+    return np.maximum(expiry_close_ns(exp_day) - np.asarray(quote_ns, np.int64), 0) / YEAR_NS
 
 
 def prepare_chain(df: pd.DataFrame, rate: float, div_yield: float, greeks: bool = True) -> pd.DataFrame:
@@ -178,9 +182,17 @@ def bar_times_ns(bars: pd.DataFrame) -> np.ndarray:
     return idx.as_unit("ns").asi8
 
 
+_EPOCH = dt.date(1970, 1, 1)
+
+
+def _local_days_ns(t_ns: np.ndarray) -> np.ndarray:
+    """New York calendar day numbers (days since 1970-01-01) of UTC nanosecond times."""
+    local = pd.DatetimeIndex(np.asarray(t_ns, np.int64).astype("datetime64[ns]")).tz_localize("UTC")
+    return local.tz_convert("America/New_York").tz_localize(None).asi8 // NS_PER_DAY
+
+
 def _local_day(t_ns: int) -> int:
-    local = pd.Timestamp(t_ns, tz="UTC").tz_convert("America/New_York")
-    return int((local.tz_localize(None).normalize() - pd.Timestamp(0)) // pd.Timedelta(days=1))
+    return int(_local_days_ns(np.array([t_ns]))[0])
 
 
 class VendorChainSource:
@@ -215,16 +227,24 @@ class VendorChainSource:
         bar_index = pd.DatetimeIndex(self._bar_ns.astype("datetime64[ns]")).tz_localize("UTC")
         self.alignment = align_chains(bar_index, self._snaps, underlying, max_lag_seconds=self._limit,
                                       max_stale_fraction=max_stale_fraction, source=source)
+        self._bar_day = _local_days_ns(self._bar_ns)
         self._cache: dict[tuple[int, int], dict[str, np.ndarray]] = {}
+        self._close_ns: dict[int, int] = {}
 
-    def _locate(self, ts: pd.Timestamp) -> tuple[int, int, float, AlignMode]:
+    def _locate(self, ts: pd.Timestamp) -> tuple[int, int, float, AlignMode, int]:
+        """``(t_ns, snapshot index, lag s, mode, local day number)`` at ``ts``; bar times use the alignment."""
         t = timestamp_ns(ts)
+        j = int(np.searchsorted(self._bar_ns, t))
+        if j < len(self._bar_ns) and self._bar_ns[j] == t:
+            a = self.alignment
+            return t, int(a.snap_index[j]), float(a.lag_seconds[j]), MODE_CODES[int(a.mode_code[j])], int(
+                self._bar_day[j])
         idx, lag, code = classify(pd.DatetimeIndex([t]).tz_localize("UTC"), self._snaps, self._limit)
-        return t, int(idx[0]), float(lag[0]), MODE_CODES[int(code[0])]
+        return t, int(idx[0]), float(lag[0]), MODE_CODES[int(code[0])], _local_day(t)
 
     def quote_confidence(self, ts: pd.Timestamp) -> float:
         """``iv_conf = 0.5 ** (lag / 300)`` of the chain used at ``ts`` (0 when there is none)."""
-        _, _, lag, mode = self._locate(ts)
+        _, _, lag, mode, _ = self._locate(ts)
         return 0.0 if mode is AlignMode.NONE else float(0.5 ** (lag / 300.0))
 
     def _spot(self, t_ns: int, snap: int) -> float:
@@ -233,13 +253,20 @@ class VendorChainSource:
             return float(self._bar_close[j])
         return float(self._values["underlying_price"][self._bounds[snap]]) if snap >= 0 else float("nan")
 
-    def expiries(self, ts: pd.Timestamp) -> list[dt.date]:
-        t, snap, _, mode = self._locate(ts)
+    def _tau(self, t_ns: int, exp_day: int) -> float:
+        if exp_day not in self._close_ns:
+            self._close_ns[exp_day] = int(expiry_close_ns(np.array([exp_day]))[0])
+        return max(self._close_ns[exp_day] - t_ns, 0) / YEAR_NS
+
+    def _expiry_days(self, snap: int, mode: AlignMode, day: int) -> np.ndarray:
         if mode is AlignMode.NONE:
-            return []
+            return np.zeros(0, np.int64)
         days = np.unique(self._exp[self._bounds[snap]:self._bounds[snap + 1]])
-        days = days[days >= _local_day(t)]
-        return [dt.date(1970, 1, 1) + dt.timedelta(days=int(d)) for d in days]
+        return days[days >= day]
+
+    def expiries(self, ts: pd.Timestamp) -> list[dt.date]:
+        _, snap, _, mode, day = self._locate(ts)
+        return [_EPOCH + dt.timedelta(days=int(d)) for d in self._expiry_days(snap, mode, day)]
 
     def _arrays(self, snap: int, exp_day: int) -> dict[str, np.ndarray]:
         key = (snap, exp_day)
@@ -259,30 +286,32 @@ class VendorChainSource:
             self._cache[key] = arrays
         return self._cache[key]
 
+    def _slice(self, t: int, day: int, snap: int, exp_day: int) -> ExpirySlice:
+        arrays = self._arrays(snap, exp_day)
+        expiry = _EPOCH + dt.timedelta(days=exp_day)
+        return ExpirySlice(expiry=expiry, dte=exp_day - day, tau=self._tau(t, exp_day), **arrays)
+
     def expiry_slice(self, ts: pd.Timestamp, expiry: dt.date) -> ExpirySlice:
-        t, snap, _, mode = self._locate(ts)
-        exp_day = (expiry - dt.date(1970, 1, 1)).days
-        arrays = self._arrays(snap, exp_day) if mode is not AlignMode.NONE else {"strikes": np.zeros(0)}
-        if arrays["strikes"].size == 0:
+        t, snap, _, mode, day = self._locate(ts)
+        exp_day = (expiry - _EPOCH).days
+        if mode is AlignMode.NONE or self._arrays(snap, exp_day)["strikes"].size == 0:
             raise DataError(f"{self.source}: no quotes for expiry {expiry} at {pd.Timestamp(ts)}; "
                             "pick one of expiries(ts)")
-        tau = float(year_fraction(np.array([t]), np.array([exp_day]))[0])
-        return ExpirySlice(expiry=expiry, dte=exp_day - _local_day(t), tau=tau, **arrays)
+        return self._slice(t, day, snap, exp_day)
 
     def snapshot(self, ts: pd.Timestamp, dte_min: int = 0, dte_max: int = 60) -> ChainSnapshot:
-        t, snap, _, _ = self._locate(ts)
+        t, snap, _, mode, day = self._locate(ts)
         slices = {}
-        for expiry in self.expiries(ts):
-            if dte_min <= (expiry - dt.date(1970, 1, 1)).days - _local_day(t) <= dte_max:
-                piece = self.expiry_slice(ts, expiry)
-                if piece.strikes.size:
-                    slices[expiry] = piece
+        for exp_day in self._expiry_days(snap, mode, day):
+            if dte_min <= exp_day - day <= dte_max and self._arrays(snap, int(exp_day))["strikes"].size:
+                piece = self._slice(t, day, snap, int(exp_day))
+                slices[piece.expiry] = piece
         when = pd.Timestamp(t, tz="UTC").tz_convert("America/New_York")
         return ChainSnapshot(self.underlying, when, self._spot(t, snap), slices)
 
     def marks(self, ts: pd.Timestamp, expiries: np.ndarray, strikes: np.ndarray, is_call: np.ndarray
               ) -> ContractMarks:
-        t, snap, _, _ = self._locate(ts)
+        t, snap, _, _, _ = self._locate(ts)
         if snap < 0:
             raise DataError(f"{self.source}: no chain snapshot at or before {pd.Timestamp(ts)}; "
                             "start the run on a day covered by the options file")
@@ -297,7 +326,7 @@ class VendorChainSource:
         miss = ~found
         if miss.any():
             iv = self._smile_iv(snap, exp_day[miss], k[miss], c[miss])
-            tau = year_fraction(np.full(int(miss.sum()), t), exp_day[miss])
+            tau = np.array([self._tau(t, int(e)) for e in exp_day[miss]])
             g = bsm_greeks(self._spot(t, snap), k[miss], tau, self.rate, self.div_yield, iv, c[miss])
             for n, v in (("bid", g.price), ("ask", g.price), ("iv", iv), ("delta", g.delta), ("gamma", g.gamma),
                          ("theta", g.theta), ("vega", g.vega)):

@@ -109,7 +109,7 @@ class FeatureFrame:
         return out
 
     def to_frame(self) -> pd.DataFrame:
-        return pd.DataFrame(self.columns, index=self.index).assign(mtf_reason=self.mtf_reasons)
+        return pd.DataFrame(dict(self.columns), index=self.index).assign(mtf_reason=self.mtf_reasons)
 
 
 def _ohlcv(bars: pd.DataFrame) -> tuple[np.ndarray, ...]:

@@ -45,7 +45,7 @@ class ModelConfig:
     d_conv: int = 4
     lookback: int = 60
     memory_eps: float = 1e-3
-    chunk: int = 64
+    chunk: int = 32
 
     def __post_init__(self) -> None:
         for name in ("n_features", "d_model", "n_layers", "d_state", "expand", "head_dim", "d_conv", "chunk"):
