@@ -30,6 +30,7 @@ class BacktestInputs:
     vix: pd.DataFrame
     chains: ChainSource
     first_bar: int  # first traded bar in ``bars``
+    bars_1m: pd.DataFrame | None = None  # only when the MTF consensus needs 1-minute bars
 
 
 @dataclass(slots=True)
@@ -82,14 +83,20 @@ def load_inputs(cfg: AppConfig, market: MarketSource | None = None) -> BacktestI
     hist_start = max(info.first_date, start - dt.timedelta(days=DAILY_HISTORY_DAYS))
     daily = market.daily_bars(hist_start, end)
     vix = market.vix(hist_start, end)
-    return BacktestInputs(info, start, end, bars, daily, vix, market.chains(bars), first_bar)
+    bars_1m = None
+    if cfg.mtf.use_mtf and 1 in cfg.mtf.timeframes:
+        try:
+            bars_1m = market.intraday_bars(warm_start, end, 1)
+        except DataError:
+            bars_1m = None  # the 1-minute timeframe is then unavailable, with its reason in the log
+    return BacktestInputs(info, start, end, bars, daily, vix, market.chains(bars), first_bar, bars_1m)
 
 
 def build_features(cfg: AppConfig, inputs: BacktestInputs) -> dict[str, np.ndarray]:
     """Every feature the decision core reads, computed once over all bars (causal)."""
     from intelligence.pipeline import feature_arrays
 
-    return feature_arrays(cfg, inputs.bars, inputs.daily, inputs.vix, intraday_vix(inputs))
+    return feature_arrays(cfg, inputs.bars, inputs.daily, inputs.vix, intraday_vix(inputs), inputs.bars_1m)
 
 
 def intraday_vix(inputs: BacktestInputs) -> np.ndarray:
@@ -115,7 +122,7 @@ def run_backtest(cfg: AppConfig, market: MarketSource | None = None, progress: b
     features = features if features is not None else build_features(cfg, inputs)
     score_fn = None
     if cfg.fuzzy.use_fuzzy:
-        from intelligence.pipeline import make_score_fn
+        from strategies.entry import make_score_fn
 
         score_fn = make_score_fn(cfg)
     driver = BacktestDriver(cfg, inputs.bars, features, inputs.chains, inputs.first_bar,

@@ -18,11 +18,11 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import StrMethodFormatter  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.colors import TwoSlopeNorm  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import StrMethodFormatter  # noqa: E402
 
 WIDTH_IN = 7.2
 DPI = 150
@@ -96,7 +96,7 @@ def monthly_returns_png(table: pd.DataFrame) -> bytes | None:
     if not np.isfinite(values).any():
         return None
     span = max(float(np.nanmax(np.abs(values))), 0.1)
-    fig, ax = plt.subplots(figsize=(WIDTH_IN, 0.9 + 0.42 * len(table)))
+    fig, ax = plt.subplots(figsize=(WIDTH_IN, 1.5 + 0.4 * len(table)))
     img = ax.imshow(values, cmap="RdYlGn", norm=TwoSlopeNorm(0.0, -span, span), aspect="auto")
     ax.set_xticks(range(12), MONTHS)
     ax.set_yticks(range(len(table)), [str(y) for y in table.index])
@@ -106,7 +106,7 @@ def monthly_returns_png(table: pd.DataFrame) -> bytes | None:
         if np.isfinite(v):
             ax.text(col, row, f"{v:+.1f}%", ha="center", va="center", fontsize=7,
                     color="white" if abs(v) > 0.6 * span else "black")
-    fig.colorbar(img, ax=ax, label="monthly return (%)", fraction=0.04, pad=0.02)
+    fig.colorbar(img, ax=ax, label="return (%)", fraction=0.04, pad=0.02)
     ax.set_title("Monthly returns from daily equity closes")
     fig.tight_layout()
     return png_bytes(fig)

@@ -54,8 +54,23 @@ def describe(market: MarketSource) -> str:
                      f"{vix.index[-1].date() if len(vix) else '-'}, {proxied} proxy days")
     except DataError as exc:
         lines.append(f"VIX: unavailable ({exc})")
+    lines += _vendor_coverage(market)
     lines += [f"note: {n}" for n in info.notes]
     return "\n".join(lines)
+
+
+def _vendor_coverage(market: MarketSource) -> list[str]:
+    """Days shared by the spot and options files (vendor sources only)."""
+    common_days = getattr(market, "common_days", None)
+    if common_days is None:
+        return []
+    try:
+        days = common_days()
+    except DataError as exc:
+        return [f"days in both spot and options files: none ({exc})"]
+    if len(days) == 0:
+        return ["days in both spot and options files: none; choose files that overlap"]
+    return [f"days in both spot and options files: {len(days)} ({days[0].date()} .. {days[-1].date()})"]
 
 
 def _render(frame: pd.DataFrame, fmt: str, title: str) -> str:

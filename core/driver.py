@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -262,6 +262,11 @@ class BacktestDriver:
                       if s.dte_min <= (e - self.dates[i]).days <= s.dte_max]
         view = EntryView(ts, float(self.close[i]), features, slices)
         decision = decide_entry(view, book, self.cfg, self._risk_check(i), self.score_fn)
+        if self.cfg.fuzzy.use_fuzzy or self.cfg.mtf.use_mtf:
+            from intelligence.pipeline import factor_log
+
+            decision = replace(decision, scores={**decision.scores, "_factors": factor_log(features,
+                                                                                          self.cfg.fuzzy.weights)})
         if decision.action is not Action.ENTER:
             self._log(i, "SKIP", "; ".join(decision.reasons) + _fmt_scores(decision.scores))
             return False
@@ -346,7 +351,9 @@ def _width(legs, right: OptionRight) -> float:
     return max(ks) - min(ks) if ks else 0.0
 
 
-def _fmt_scores(scores: Mapping[str, float]) -> str:
+def _fmt_scores(scores: Mapping[str, object]) -> str:
     if not scores:
         return ""
-    return " | " + " ".join(f"{k}={v:.4g}" for k, v in scores.items())
+    text = " | " + " ".join(f"{k}={v:.4g}" for k, v in scores.items() if not isinstance(v, str))
+    factors = scores.get("_factors")
+    return text + (f" | {factors}" if isinstance(factors, str) else "")

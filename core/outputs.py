@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analytics.metrics import compute_metrics
+from analytics.attribution import factor_attribution
+from analytics.metrics import compute_metrics, daily_closes
 from core.backtest import BacktestResult
 from core.broker import ClosedTrade
 from core.dto import LegName
@@ -107,6 +108,26 @@ def metrics_of(result: BacktestResult, trades: pd.DataFrame) -> dict[str, Any]:
     return compute_metrics(eq, trades, exposure, result.cfg.backtest.cash)
 
 
+def risk_metrics(result: BacktestResult, trades: pd.DataFrame) -> dict[str, Any]:
+    """VaR / CVaR of daily P&L (historical and bootstrap Monte Carlo) and a Monte Carlo
+    distribution of final equity from resampled trades (risk.var)."""
+    from risk.var import monte_carlo_final_equity, monte_carlo_var, var_table
+
+    eq = pd.Series(result.driver.rec.equity[result.inputs.first_bar:], index=result.traded_index)
+    closes = daily_closes(eq)
+    pnl = np.diff(np.r_[result.cfg.backtest.cash, closes.to_numpy(float)])
+    seed = result.cfg.run.seed
+    out: dict[str, Any] = {}
+    if len(pnl) >= 2:
+        out.update({f"hist_{k}": v for k, v in var_table(pnl).items()})
+        out.update({f"mc_{k}": v for k, v in monte_carlo_var(pnl, n_paths=10_000, seed=seed).items()})
+    if len(trades):
+        mc = monte_carlo_final_equity(trades["pnl"].to_numpy(float), result.cfg.backtest.cash, n_paths=10_000,
+                                      seed=seed)
+        out.update({f"mc_final_equity_{k}": v for k, v in mc.items()})
+    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in out.items()}
+
+
 def buy_and_hold_metrics(result: BacktestResult) -> dict[str, Any]:
     """Naive baseline: the starting cash in the underlying over the same bars (whole shares)."""
     close = result.inputs.bars["close"].to_numpy(float)[result.inputs.first_bar:]
@@ -167,7 +188,10 @@ def _write_all(result: BacktestResult, folder: Path, name: str) -> None:
     greeks_frame(result).to_csv(folder / "greeks.csv", index=False, float_format="%.6f")
     (folder / "decisions.log").write_text("\n".join(result.driver.decisions) + "\n", encoding="utf-8")
     metrics = metrics_of(result, trades)
+    metrics.update(risk_metrics(result, trades))
     _dump_json(folder / "metrics.json", metrics)
+    factor_attribution(trades, seed=result.cfg.run.seed).to_csv(folder / "factor_attribution.csv", index=False,
+                                                                float_format="%.6f")
     _dump_json(folder / "baseline_metrics.json", {"baseline": "buy_and_hold_underlying",
                                                   **buy_and_hold_metrics(result)})
     record = run_record(result, folder.parent / name)
@@ -200,6 +224,13 @@ def print_summary(result: BacktestResult, out_dir: Path) -> None:
         flags.append("option chains are modelled, not observed quotes")
     for flag in flags:
         console.print(f"[yellow]note:[/yellow] {flag}")
+    attribution = pd.read_csv(out_dir / "factor_attribution.csv")
+    mus = attribution[attribution["factor"].str.startswith("mu_") | (attribution["factor"] == "fuzzy_confidence")]
+    if not mus.empty:
+        top = mus.reindex(mus["delta_f"].abs().sort_values(ascending=False).index).head(3)
+        text = ", ".join(f"{r.factor} ΔF {r.delta_f:+.3f} [{r.ci_low:+.3f}, {r.ci_high:+.3f}]"
+                         for r in top.itertuples())
+        console.print(f"factor attribution (win − lose at entry, 95% CI): {text}")
     console.print(f"outputs: {out_dir}  ({result.seconds:.1f} s)")
 
 

@@ -1,19 +1,12 @@
 """PDF research report of one backtest, rebuilt from the run folder's saved files alone (SPEC §8).
 
-Reads ``run.json``, ``metrics.json``, ``equity.csv`` and ``trades.csv`` (required) and, when
-present, ``baseline_metrics.json``, ``greeks.csv``, ``factor_attribution.csv`` and
-``decisions.log``; writes ``report.pdf`` atomically (temporary name, then rename).  The
-derived measures are:
-
-* monthly return ``R_m = C_m / C_{m-1} - 1`` with ``C_m`` the last daily equity close of
-  month ``m`` and ``C_0`` the starting cash;
-* daily P&L ``E_t - E_{t-1}`` of daily equity closes with ``E_0`` the starting cash;
-* DTE at entry ``= expiry - entry date`` (calendar days, New York date of the entry);
-* credit / width ``= credit / max(short_put - long_put, long_call - short_call)``;
-* days held ``= (exit_time - entry_time) / 1 day``.
-
-The report text depends on the saved files only (no clock, no paths), so rebuilding a run
-gives the same text; reportlab's invariant mode keeps the bytes stable as well.
+Sections (in order): Run identity, Metrics, Equity and drawdown, Monthly returns, Trade P&L
+distribution, Entry and holding, Exit reasons, Regimes, Portfolio Greeks, Factor attribution,
+Trades, Risk: VaR and CVaR, Appendix: configuration.  Charts come from ``core.charts`` as PNG
+bytes kept in memory; a chart with nothing to show is replaced by a sentence.  The PDF is
+written under a temporary name in the run folder and renamed into place, so a crash leaves
+no half-written report.  The text depends on the saved files only (no clock, no paths), so
+rebuilding a run gives the same text; reportlab's invariant mode keeps the bytes stable too.
 """
 
 from __future__ import annotations
@@ -22,35 +15,49 @@ import io
 import json
 import math
 import os
-import re
-from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
 import numpy as np
 import pandas as pd
-import yaml
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import inch
 from reportlab.lib.utils import ImageReader
-from reportlab.platypus import (Flowable, Image, KeepTogether, LongTable, PageBreak, Paragraph, Preformatted,
-                                SimpleDocTemplate, Spacer, Table, TableStyle)
+from reportlab.platypus import (
+    Flowable,
+    Image,
+    KeepTogether,
+    LongTable,
+    PageBreak,
+    Paragraph,
+    Preformatted,
+    SimpleDocTemplate,
+    Spacer,
+    Table,
+    TableStyle,
+)
 
-from analytics.metrics import daily_closes
 from core import charts
-from core.dto import DataError, Regime
+from core.report_data import (
+    RunFiles,
+    category_stats,
+    daily_pnl,
+    format_metric,
+    format_usd,
+    load_run,
+    monthly_returns,
+    regime_names,
+    skip_reasons,
+    trade_measures,
+)
+from core.report_data import local_times as _local
 
-REQUIRED_FILES = ("run.json", "metrics.json", "equity.csv", "trades.csv")
 NO_TRADES = "No trades in this run."
-NY = "America/New_York"
 MARGIN = 0.5 * inch
 FRAME_WIDTH = A4[0] - 2 * MARGIN
-PCT_KEYS = frozenset({"total_return", "cagr", "max_drawdown_pct", "volatility", "win_rate", "exposure"})
-USD_KEYS = frozenset({"start_cash", "end_equity", "net_profit", "max_drawdown", "expectancy", "avg_win", "avg_loss"})
 METRIC_LABELS = {
     "start_cash": "Start cash", "end_equity": "End equity", "net_profit": "Net profit",
     "total_return": "Total return", "cagr": "CAGR (252-session)", "max_drawdown": "Max drawdown ($)",
@@ -63,175 +70,10 @@ METRIC_LABELS = {
 _STYLES = getSampleStyleSheet()
 BODY = ParagraphStyle("body", parent=_STYLES["BodyText"], fontSize=9, leading=11.5)
 SMALL = ParagraphStyle("small", parent=BODY, fontSize=7, leading=8.5)
-H1 = ParagraphStyle("h1", parent=_STYLES["Heading1"], fontSize=14, leading=17, spaceBefore=10, spaceAfter=6)
+H1 = ParagraphStyle("h1", parent=_STYLES["Heading1"], fontSize=14, leading=17, spaceBefore=10, spaceAfter=6,
+                    keepWithNext=1)
 TITLE = ParagraphStyle("title", parent=_STYLES["Title"], fontSize=18, leading=22)
-CODE = ParagraphStyle("code", parent=_STYLES["Code"], fontSize=7, leading=8.4)
-
-
-@dataclass(frozen=True, slots=True)
-class RunFiles:
-    """Everything the report reads from one run folder."""
-
-    folder: Path
-    run: dict[str, Any]
-    metrics: dict[str, Any]
-    baseline: dict[str, Any] | None
-    trades: pd.DataFrame
-    equity: pd.DataFrame
-    greeks: pd.DataFrame | None
-    factors: pd.DataFrame | None
-    decisions: list[str]
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{path} is not valid JSON ({exc.msg}, line {exc.lineno}): rerun the backtest") from exc
-
-
-def _read_csv(path: Path) -> pd.DataFrame:
-    """A CSV as a frame; a header-less empty file (a run without trades) is an empty frame."""
-    try:
-        return pd.read_csv(path)
-    except pd.errors.EmptyDataError:
-        return pd.DataFrame()
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path} is not a readable CSV ({exc}): rerun the backtest") from exc
-
-
-def load_run(run_dir: Path | str) -> RunFiles:
-    """Read a run folder; DataError (one line) when the folder or a required file is missing."""
-    folder = Path(run_dir)
-    if not folder.is_dir():
-        raise DataError(f"run folder {folder} does not exist: pass the folder of a finished backtest "
-                        "(reports/<run-id>/) with --run")
-    for name in REQUIRED_FILES:
-        if not (folder / name).is_file():
-            raise DataError(f"{folder / name} is missing: rerun the backtest with --out {folder} to rewrite "
-                            f"the run folder ({', '.join(REQUIRED_FILES)} are required)")
-    optional = {name: folder / name for name in ("baseline_metrics.json", "greeks.csv", "factor_attribution.csv",
-                                                 "decisions.log")}
-    equity = _read_csv(folder / "equity.csv")
-    if not {"timestamp", "equity"} <= set(equity.columns):
-        raise DataError(f"{folder / 'equity.csv'} lacks the timestamp/equity columns: rerun the backtest")
-    return RunFiles(
-        folder=folder, run=_read_json(folder / "run.json"), metrics=_read_json(folder / "metrics.json"),
-        baseline=_read_json(optional["baseline_metrics.json"]) if optional["baseline_metrics.json"].is_file() else None,
-        trades=_read_csv(folder / "trades.csv"), equity=equity,
-        greeks=_read_csv(optional["greeks.csv"]) if optional["greeks.csv"].is_file() else None,
-        factors=_read_csv(optional["factor_attribution.csv"]) if optional["factor_attribution.csv"].is_file() else None,
-        decisions=(optional["decisions.log"].read_text(encoding="utf-8").splitlines()
-                   if optional["decisions.log"].is_file() else []),
-    )
-
-
-# --------------------------------------------------------------------------- derived measures
-
-
-def format_usd(value: float) -> str:
-    """``-$1,234.56`` / ``$1,234.56``."""
-    return f"-${abs(value):,.2f}" if value < 0 else f"${value:,.2f}"
-
-
-def format_metric(key: str, value: Any) -> str:
-    """Deterministic text of one metrics.json value: fractions as percent with two decimals,
-    dollars as ``$1,234.56``, counts as integers, ratios with three decimals, None as ``n/a``."""
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "n/a"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, str):
-        return value
-    if not isinstance(value, int | float):
-        return json.dumps(value, sort_keys=True)
-    if key in PCT_KEYS or key.endswith("_pct"):
-        return f"{value * 100:.2f}%"
-    if key in USD_KEYS or key.startswith(("var_", "cvar_", "mc_var", "mc_cvar", "mc_equity", "mc_final")):
-        return format_usd(float(value))
-    if isinstance(value, int):
-        return f"{value:,d}"
-    return f"{value:,.3f}"
-
-
-def _local(ts: pd.Series) -> pd.Series:
-    return pd.to_datetime(ts, utc=True).dt.tz_convert(NY)
-
-
-def start_cash(run: RunFiles) -> float:
-    value = run.metrics.get("start_cash")
-    return float(value) if value is not None else float(run.equity["equity"].iloc[0])
-
-
-def daily_equity(run: RunFiles) -> pd.Series:
-    """Last equity mark of each New York session."""
-    eq = pd.Series(run.equity["equity"].to_numpy(float), index=pd.DatetimeIndex(_local(run.equity["timestamp"])))
-    return daily_closes(eq)
-
-
-def monthly_returns(run: RunFiles) -> pd.DataFrame:
-    """Year x month (1..12) table of ``C_m / C_{m-1} - 1`` (fractions), ``C_0`` = start cash."""
-    closes = daily_equity(run)
-    month_end = closes.groupby(closes.index.to_period("M")).last()
-    prev = month_end.shift(1)
-    prev.iloc[0] = start_cash(run)
-    ret = month_end / prev - 1.0
-    frame = pd.DataFrame({"year": ret.index.year, "month": ret.index.month, "ret": ret.to_numpy(float)})
-    return frame.pivot_table(index="year", columns="month", values="ret").reindex(columns=range(1, 13))
-
-
-def daily_pnl(run: RunFiles) -> np.ndarray:
-    """``E_t - E_{t-1}`` of daily closes, ``E_0`` = start cash (dollars)."""
-    closes = daily_equity(run).to_numpy(float)
-    return np.diff(np.concatenate(([start_cash(run)], closes)))
-
-
-def trade_measures(trades: pd.DataFrame) -> pd.DataFrame:
-    """Per trade: ``dte`` at entry, ``credit_width`` and ``held_days`` (see module docstring)."""
-    entry, exit_ = _local(trades["entry_time"]), _local(trades["exit_time"])
-    expiry = pd.to_datetime(trades["expiry"])
-    put_w = trades["short_put_strike"] - trades["long_put_strike"]
-    call_w = trades["long_call_strike"] - trades["short_call_strike"]
-    return pd.DataFrame({
-        "dte": (expiry - entry.dt.tz_localize(None).dt.normalize()).dt.days.to_numpy(float),
-        "credit_width": (trades["credit"] / np.maximum(put_w, call_w)).to_numpy(float),
-        "held_days": ((exit_ - entry).dt.total_seconds() / 86400.0).to_numpy(float),
-    })
-
-
-def regime_names(codes: pd.Series) -> pd.Series:
-    """Regime code -> name by the order of ``core.dto.Regime`` (``list(Regime)[code]``)."""
-    members = list(Regime)
-
-    def name(code: float) -> str:
-        if not math.isfinite(code):
-            return "unknown"
-        k = int(code)
-        return members[k].value if 0 <= k < len(members) and k == code else f"code {code:g}"
-
-    return codes.astype(float).map(name)
-
-
-def category_stats(pnl: pd.Series, category: pd.Series) -> pd.DataFrame:
-    """Per category: trades, win rate, total and mean P&L (dollars), most trades first."""
-    grouped = pd.DataFrame({"cat": category.astype(str), "pnl": pnl.astype(float)}).groupby("cat")["pnl"]
-    stats = pd.DataFrame({"trades": grouped.size(), "win_rate": grouped.apply(lambda s: float((s > 0).mean())),
-                          "total_pnl": grouped.sum(), "mean_pnl": grouped.mean()})
-    return stats.sort_values(["trades", "total_pnl"], ascending=[False, True], kind="stable")
-
-
-def skip_reasons(decisions: list[str], top: int = 6) -> tuple[Counter[str], list[tuple[str, int]]]:
-    """Counts of ENTER/SKIP/EXIT lines and the most common skip reasons (numbers shown as #)."""
-    kinds: Counter[str] = Counter()
-    reasons: Counter[str] = Counter()
-    for line in decisions:
-        parts = line.split(None, 2)
-        if len(parts) < 2:
-            continue
-        kinds[parts[1]] += 1
-        if parts[1] == "SKIP" and len(parts) == 3:
-            reasons[re.sub(r"\d+(\.\d+)?", "#", parts[2].split(" | ")[0].strip())] += 1
-    return kinds, reasons.most_common(top)
+CODE = ParagraphStyle("code", parent=_STYLES["Code"], fontSize=7, leading=8.4, leftIndent=0)
 
 
 # --------------------------------------------------------------------------- flowable helpers
@@ -249,16 +91,19 @@ def _chart(png: bytes | None, sentence: str) -> Flowable:
     return Image(io.BytesIO(png), width=FRAME_WIDTH, height=FRAME_WIDTH * h / w)
 
 
-def _table(rows: list[list[Any]], widths: list[float] | None = None, font: float = 8, long: bool = False) -> Table:
-    """Grid table with a shaded header row that repeats on every page."""
+def _table(rows: list[list[Any]], widths: list[float] | None = None, font: float = 8, long: bool = False,
+           left: tuple[int, ...] = (0,)) -> Table:
+    """Grid table with a shaded header row that repeats on every page; columns in ``left`` are
+    left-aligned, the others (numbers) right-aligned."""
     cls = LongTable if long else Table
     cells = [[c if isinstance(c, Flowable) else str(c) for c in row] for row in rows]
     table = cls(cells, colWidths=widths, repeatRows=1, hAlign="LEFT")
     table.setStyle(TableStyle([
         ("FONT", (0, 0), (-1, -1), "Helvetica", font, font + 2), ("FONT", (0, 0), (-1, 0), "Helvetica-Bold", font),
         ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#dfe6ee")), ("GRID", (0, 0), (-1, -1), 0.25, colors.grey),
-        ("ALIGN", (1, 1), (-1, -1), "RIGHT"), ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("ALIGN", (1, 0), (-1, -1), "RIGHT"), ("VALIGN", (0, 0), (-1, -1), "TOP"),
         ("TOPPADDING", (0, 0), (-1, -1), 1.5), ("BOTTOMPADDING", (0, 0), (-1, -1), 1.5),
+        *(("ALIGN", (c, 0), (c, -1), "LEFT") for c in left),
     ]))
     return table
 
@@ -269,3 +114,263 @@ def _stats_table(stats: pd.DataFrame, label: str) -> Table:
         rows.append([name, int(r["trades"]), f"{r['win_rate'] * 100:.1f}%", format_usd(r["total_pnl"]),
                      format_usd(r["mean_pnl"])])
     return _table(rows, [150, 60, 60, 90, 90])
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def _identity(run: RunFiles) -> list[Flowable]:
+    rec, data = run.run, run.run.get("data", {})
+    first, last = (data.get("range") or ["?", "?"])[:2]
+    until = data.get("vix_proxy_until")
+    if not until:
+        vix = "real VIX throughout"
+    elif data.get("vix_proxy_in_range"):
+        vix = f"PROXY: VIX is a modelled proxy up to {until} (inside this run's range), real VIX after"
+    else:
+        vix = f"real VIX throughout this range (the source uses a modelled proxy only up to {until})"
+    rows = [
+        ["Run id", rec.get("run_id", "?")], ["Config hash", rec.get("config_hash", "?")],
+        ["Data source", f"{data.get('name', '?')} ({data.get('underlying', 'SPY')})"],
+        ["Data available", f"{data.get('first_date', '?')} to {data.get('last_date', '?')}"],
+        ["Backtest range", f"{first} to {last}, {data.get('bars', '?')} bars of {data.get('bar_minutes', '?')} min"],
+        ["Intraday bars", "SYNTHESISED from real daily OHLCV (not observed intraday prices)"
+         if data.get("intraday_synthetic") else "observed intraday bars"],
+        ["VIX", vix],
+        ["Option chains", "MODELLED from a volatility surface (not observed quotes)"
+         if data.get("chains_modelled") else "observed quotes"],
+        ["Seed", rec.get("seed", "?")], ["Code revision", rec.get("code_revision", "?")],
+    ]
+    cells = [[_p(k, BODY), _p(str(v), BODY)] for k, v in rows]
+    table = Table(cells, colWidths=[100, FRAME_WIDTH - 100], hAlign="LEFT")
+    table.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.25, colors.grey), ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                               ("BACKGROUND", (0, 0), (0, -1), colors.HexColor("#eef2f6"))]))
+    notes = [_p(f"- {n}", SMALL) for n in data.get("notes", [])]
+    return [_p("Quantor-MTFuzz backtest report", TITLE), _p("Run identity", H1), table, Spacer(1, 4),
+            *([_p("Data notes:", SMALL), *notes] if notes else [])]
+
+
+def _metrics(run: RunFiles) -> list[Flowable]:
+    base = run.baseline or {}
+    rows: list[list[Any]] = [["metric", "strategy", f"baseline ({base.get('baseline', 'n/a')})"]]
+    for key, value in run.metrics.items():
+        rows.append([METRIC_LABELS.get(key, key.replace("_", " ")), format_metric(key, value),
+                     format_metric(key, base[key]) if key in base else "-"])
+    note = "Fractions are shown in percent; dollars as $. Baseline: the starting cash held in the underlying."
+    return [_p("Metrics", H1), _table(rows, [200, 110, 170]), Spacer(1, 3), _p(note, SMALL)]
+
+
+def _equity(run: RunFiles) -> list[Flowable]:
+    dd = run.metrics.get("max_drawdown_pct")
+    usd = format_metric("max_drawdown", run.metrics.get("max_drawdown"))
+    text = f"Deepest drawdown {format_metric('max_drawdown_pct', dd)} ({usd}) below the running peak."
+    return [_p("Equity and drawdown", H1),
+            _chart(charts.equity_drawdown_png(run.equity), "The equity curve has fewer than two bars."), _p(text)]
+
+
+def _monthly(run: RunFiles) -> list[Flowable]:
+    png = charts.monthly_returns_png(monthly_returns(run))
+    return [_p("Monthly returns", H1), _chart(png, "No daily equity closes to compute monthly returns from.")]
+
+
+def _pnl(run: RunFiles) -> list[Flowable]:
+    if run.trades.empty:
+        return [_p("Trade P&L distribution", H1), _p(NO_TRADES)]
+    pnl = run.trades["pnl"].to_numpy(float)
+    text = (f"{pnl.size} trades: {int((pnl > 0).sum())} winners, {int((pnl < 0).sum())} losers; "
+            f"median {format_usd(float(np.median(pnl)))}, best {format_usd(pnl.max())}, worst {format_usd(pnl.min())}.")
+    png = charts.histogram_png(pnl, "trade P&L ($, after fees)", "P&L per position")
+    return [_p("Trade P&L distribution", H1), _chart(png, "No finite trade P&L."), _p(text)]
+
+
+def _entry(run: RunFiles) -> list[Flowable]:
+    out: list[Flowable] = [_p("Entry and holding", H1)]
+    if run.trades.empty:
+        out.append(_p(NO_TRADES))
+    else:
+        m = trade_measures(run.trades)
+        out.append(_chart(charts.entry_holding_png(m["dte"], m["credit_width"], m["held_days"]), NO_TRADES))
+        rows: list[list[Any]] = [["measure", "min", "median", "mean", "max"]]
+        for col, label, scale, fmt in (("dte", "DTE at entry (days)", 1, "{:.0f}"),
+                                       ("credit_width", "credit / width (%)", 100, "{:.1f}"),
+                                       ("held_days", "days held", 1, "{:.1f}")):
+            x = m[col].to_numpy(float) * scale
+            rows.append([label, *(fmt.format(f(x)) for f in (np.nanmin, np.nanmedian, np.nanmean, np.nanmax))])
+        out += [Spacer(1, 4), _table(rows, [150, 60, 60, 60, 60])]
+    kinds, reasons = skip_reasons(run.decisions)
+    if kinds:
+        summary = ", ".join(f"{k} {n}" for k, n in sorted(kinds.items()))
+        out += [Spacer(1, 4), _p(f"decisions.log: {summary}. Most common reasons to skip an entry:")]
+        out.append(_table([["skip reason (numbers as #)", "sessions"], *reasons], [380, 60]) if reasons
+                   else _p("none"))
+    return out
+
+
+def _exits(run: RunFiles) -> list[Flowable]:
+    if run.trades.empty:
+        return [_p("Exit reasons", H1), _p(NO_TRADES)]
+    stats = category_stats(run.trades["pnl"], run.trades["exit_reason"])
+    return [_p("Exit reasons", H1), _chart(charts.category_png(stats, "Exits by reason"), NO_TRADES),
+            Spacer(1, 4), _stats_table(stats, "exit reason")]
+
+
+def _regimes(run: RunFiles) -> list[Flowable]:
+    head = _p("Regimes", H1)
+    if run.trades.empty:
+        return [head, _p(NO_TRADES)]
+    codes = run.trades.get("entry_regime_code")
+    if codes is None or not np.isfinite(codes.to_numpy(float)).any():
+        return [head, _p("Regime at entry is not available in this run: trades.csv has no entry_regime_code values.")]
+    stats = category_stats(run.trades["pnl"], regime_names(codes))
+    return [head, _chart(charts.category_png(stats, "Trades and P&L by regime at entry"), NO_TRADES), Spacer(1, 4),
+            _stats_table(stats, "regime at entry")]
+
+
+def _greeks(run: RunFiles) -> list[Flowable]:
+    if run.greeks is None:
+        return [_p("Portfolio Greeks", H1), _p("greeks.csv is not in this run folder; Greeks are not available.")]
+    png = charts.greeks_png(run.greeks)
+    if png is None:
+        return [_p("Portfolio Greeks", H1), _p("The book held no options in this run: every Greek is zero.")]
+    return [_p("Portfolio Greeks", H1), _chart(png, ""),
+            _p("Delta in shares, gamma in shares per $1, vega in $ per volatility point, theta in $ per day.", SMALL)]
+
+
+def _factors(run: RunFiles) -> list[Flowable]:
+    head = _p("Factor attribution", H1)
+    if run.factors is None or run.factors.empty or "delta_f" not in run.factors:
+        return [head, _p("Factor attribution is not available in this run (no factor_attribution.csv).")]
+    cols = [c for c in ("factor", "mean_win", "mean_lose", "delta_f", "ci_low", "ci_high", "n_win", "n_lose")
+            if c in run.factors]
+    rows: list[list[Any]] = [cols]
+    for _, r in run.factors.iterrows():
+        rows.append([r[c] if c == "factor" or isinstance(r[c], str) else f"{r[c]:.4g}" for c in cols])
+    return [head, _chart(charts.factor_png(run.factors), "Every factor's delta_f is undefined."), Spacer(1, 4),
+            _table(rows, [110] + [52] * (len(cols) - 1), font=7)]
+
+
+TRADE_COLUMNS = ("id", "entry (NY)", "exit (NY)", "expiry", "qty", "strikes", "credit", "max loss", "exit debit",
+                 "fees", "P&L", "exit reason")
+TRADE_WIDTHS = [30, 62, 62, 44, 20, 64, 32, 36, 38, 30, 44, 60]
+
+
+def _trades(run: RunFiles) -> list[Flowable]:
+    if run.trades.empty:
+        return [_p("Trades", H1), _p(NO_TRADES)]
+    t = run.trades
+    entry = _local(t["entry_time"]).dt.strftime("%Y-%m-%d %H:%M")
+    exit_ = _local(t["exit_time"]).dt.strftime("%Y-%m-%d %H:%M")
+    rows: list[list[Any]] = [list(TRADE_COLUMNS)]
+    for i, r in enumerate(t.itertuples(index=False)):
+        strikes = "/".join(f"{getattr(r, f'{leg}_strike'):g}" for leg in ("long_put", "short_put", "short_call",
+                                                                          "long_call"))
+        rows.append([r.position_id, entry.iloc[i], exit_.iloc[i], r.expiry, r.contracts, strikes, f"{r.credit:.3f}",
+                     f"{r.max_loss:.3f}", f"{r.exit_debit:.3f}", f"{r.fees:.2f}", f"{r.pnl:,.2f}", r.exit_reason])
+    note = ("Strikes: long put / short put / short call / long call. Credit, max loss and exit debit in $ per "
+            "share; fees and P&L in $ for the whole position. Times in New York.")
+    return [_p("Trades", H1), _p(note, SMALL),
+            _table(rows, TRADE_WIDTHS, font=6.5, long=True, left=(0, 1, 2, 3, 5, 11))]
+
+
+def _risk(run: RunFiles) -> list[Flowable]:
+    keys = [k for k in run.metrics if k.startswith(("var_", "cvar_", "mc_"))]
+    out: list[Flowable] = [_p("Risk: VaR and CVaR", H1)]
+    if keys:
+        out += [_table([["measure", "value"], *([k, format_metric(k, run.metrics[k])] for k in keys)], [200, 110]),
+                _p("VaR: the daily loss not exceeded at the stated confidence; CVaR: the mean loss beyond it "
+                   "(positive numbers are losses, in dollars).", SMALL)]
+    else:
+        out.append(_p("VaR and CVaR are not recorded in this run's metrics.json."))
+    lines = {k: float(run.metrics[k]) for k in keys if k.startswith(("var_", "cvar_"))
+             and isinstance(run.metrics[k], int | float) and math.isfinite(run.metrics[k])}
+    png = charts.daily_pnl_png(daily_pnl(run), lines)
+    return [*out, Spacer(1, 4), _chart(png, "Daily P&L was zero on every session (or fewer than two sessions).")]
+
+
+def config_lines(tree: dict[str, Any], indent: int = 0) -> list[str]:
+    """The nested config as ``key: value`` lines, two spaces per level, lists inline."""
+    lines = []
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            lines += [f"{' ' * indent}{key}:", *config_lines(value, indent + 2)]
+        else:
+            shown = json.dumps(value) if isinstance(value, list | tuple | str | None) else str(value).lower() \
+                if isinstance(value, bool) else str(value)
+            lines.append(f"{' ' * indent}{key}: {shown}")
+    return lines
+
+
+def _appendix(run: RunFiles) -> list[Flowable]:
+    """Config in two columns split at a section boundary (one column when too long for a page)."""
+    lines = config_lines(run.run.get("config", {}))
+    starts = [i for i, line in enumerate(lines) if not line.startswith(" ")] + [len(lines)]
+    cut = min(starts, key=lambda i: abs(2 * i - len(lines)))
+    half = FRAME_WIDTH / 2 - 6
+    cols = [Preformatted("\n".join(part), CODE, maxLineLength=int(half / 4.2), newLineChars="    ")
+            for part in (lines[:cut], lines[cut:])]
+    head = [PageBreak(), _p("Appendix: configuration", H1)]
+    if max(cut, len(lines) - cut) * CODE.leading > 0.85 * (A4[1] - 2 * MARGIN):
+        return [*head, Preformatted("\n".join(lines), CODE, maxLineLength=int(FRAME_WIDTH / 4.2), newLineChars="    ")]
+    table = Table([cols], colWidths=[half + 6, half + 6], hAlign="LEFT")
+    table.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LINEBEFORE", (1, 0), (1, 0), 0.25, colors.grey)]))
+    return [*head, table]
+
+
+SECTIONS = (_identity, _metrics, _equity, _monthly, _pnl, _entry, _exits, _regimes, _greeks, _factors, _trades,
+            _risk, _appendix)
+
+
+def report_story(run: RunFiles) -> list[Flowable]:
+    """All flowables of the report (section titles keep with their next block)."""
+    story: list[Flowable] = []
+    for section in SECTIONS:
+        parts = section(run)
+        story += [KeepTogether(parts[:3]), *parts[3:]] if section is _identity else parts
+    return story
+
+
+# --------------------------------------------------------------------------- document
+
+
+class _ReportDoc(SimpleDocTemplate):
+    """A4 document that puts every section title into the PDF outline."""
+
+    def afterFlowable(self, flowable: Flowable) -> None:  # noqa: N802 - reportlab hook name
+        if isinstance(flowable, Paragraph) and flowable.style.name == H1.name:
+            key = f"s{len(self._outline_keys)}"
+            self._outline_keys.append(key)
+            self.canv.bookmarkPage(key)
+            self.canv.addOutlineEntry(flowable.getPlainText(), key, level=0)
+
+
+def build_report(run_dir: Path | str, out_name: str = "report.pdf") -> Path:
+    """Build ``<run_dir>/<out_name>`` from the saved run files; returns its path."""
+    run = load_run(run_dir)
+    target = run.folder / out_name
+    tmp = run.folder / f".{out_name}.tmp{os.getpid()}"
+    run_id = str(run.run.get("run_id", run.folder.name))
+
+    def footer(canvas, doc) -> None:
+        canvas.saveState()
+        canvas.setFont("Helvetica", 7)
+        canvas.drawString(MARGIN, 0.3 * inch, f"Quantor-MTFuzz - {run_id}")
+        canvas.drawRightString(A4[0] - MARGIN, 0.3 * inch, f"page {doc.page}")
+        canvas.restoreState()
+
+    doc = _ReportDoc(str(tmp), pagesize=A4, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN,
+                     bottomMargin=0.6 * inch, title=f"Backtest report {run_id}", author="Quantor-MTFuzz",
+                     invariant=True)
+    doc._outline_keys = []
+    try:
+        doc.build(report_story(run), onFirstPage=footer, onLaterPages=footer)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
+
+
+def run_report_cli(run_dir: str) -> int:
+    """``--mode report --run DIR``: validate the folder, rebuild its PDF, print the path."""
+    path = build_report(run_dir)
+    print(f"report: {path}")
+    return 0

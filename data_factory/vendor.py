@@ -50,7 +50,7 @@ from data_factory.bars import daily_from_intraday, resample_bars
 from data_factory.base import BAR_COLUMNS, SourceInfo
 from data_factory.validation import parse_times, validate_bars, validate_chain
 from data_factory.vendor_chains import VendorChainSource, prepare_chain, vix_proxy
-from data_factory.vendor_io import START_LABELLED, read_range
+from data_factory.vendor_io import START_LABELLED, RowFilter, local_days, read_range
 
 PROXY_COLUMNS = ("quote_date", "expiration", "strike", "option_type", "bid", "ask", "underlying_price",
                  "implied_volatility")
@@ -65,6 +65,14 @@ def _bar_minutes(local: pd.DatetimeIndex) -> int | None:
         return None
     values, counts = np.unique(step // 60_000_000_000, return_counts=True)
     return int(values[np.argmax(counts)])
+
+
+def _near_the_money(chunk: pd.DataFrame) -> np.ndarray:
+    """Rows within 10% of the underlying in log-moneyness (unreadable rows are kept for the validator)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        moneyness = np.log(pd.to_numeric(chunk["strike"], errors="coerce").to_numpy(float)
+                           / pd.to_numeric(chunk["underlying_price"], errors="coerce").to_numpy(float))
+    return ~(np.abs(moneyness) > 0.10)
 
 
 class FilesMarket:
@@ -158,19 +166,35 @@ class FilesMarket:
         return bars if minutes == base else resample_bars(bars, minutes)
 
     def _chain_rows(self, start: dt.date | None, end: dt.date | None, columns: tuple[str, ...] | None = None,
-                    greeks: bool = True) -> pd.DataFrame:
+                    greeks: bool = True, row_filter: RowFilter | None = None) -> pd.DataFrame:
+        path = self._options()
+        rr = read_range(path, "chain", start, end, self.column_map, columns, row_filter)
+        validate_chain(rr.frame, path.name, rr.rows, rr.row_word)
+        return prepare_chain(rr.frame, self.rate, self.div_yield, greeks=greeks)
+
+    def _options(self) -> Path:
         if self.options_path is None:
             raise DataError("no options file; pass --options-data FILE (optopsy layout, see data_factory/vendor.py)")
-        rr = read_range(self.options_path, "chain", start, end, self.column_map, columns)
-        validate_chain(rr.frame, self.options_path.name, rr.rows, rr.row_word)
-        return prepare_chain(rr.frame, self.rate, self.div_yield, greeks=greeks)
+        return self.options_path
+
+    def common_days(self) -> pd.DatetimeIndex:
+        """Session days present in both the spot and the options file (reads only their time columns)."""
+        spot = read_range(self.spot_path, "bars", column_map=self.column_map, columns=("ts",))
+        local = pd.DatetimeIndex(self._to_local(spot.frame["ts"]))
+        if self._start_labelled and not self.is_daily:
+            local = local + pd.Timedelta(minutes=self.bar_minutes or 0)
+        quotes = read_range(self._options(), "chain", column_map=self.column_map, columns=("quote_date",))
+        spot_days = local.tz_localize(None).normalize().unique()
+        option_days = pd.DatetimeIndex(local_days(quotes.frame["quote_date"])).unique()
+        return spot_days.intersection(option_days).sort_values().rename("date")
 
     def vix(self, start: dt.date | None = None, end: dt.date | None = None) -> pd.DataFrame:
         if self.vix_path is not None:
             return self._vix_file(start, end)
         if self.options_path is None:
             raise DataError("no VIX: pass a VIX file (date, vix) or an options file to derive a 30-day IV proxy")
-        return vix_proxy(self._chain_rows(start, end, PROXY_COLUMNS, greeks=False), self.rate, self.div_yield)
+        rows = self._chain_rows(start, end, PROXY_COLUMNS, greeks=False, row_filter=_near_the_money)
+        return vix_proxy(rows, self.rate, self.div_yield)
 
     def _vix_file(self, start: dt.date | None, end: dt.date | None) -> pd.DataFrame:
         assert self.vix_path is not None

@@ -1,16 +1,106 @@
 """Config -> feature arrays for the decision core, computed once per run over all bars.
 
 Every array is aligned to the base bars and causal: the value at bar t uses data up to t only
-(daily inputs enter through the previous completed session).
+(daily inputs enter through the previous completed session; see ``intelligence.features``).
+The decision core reads these names:
+
+* ``vix`` — VIX as the chain model sees it at the bar (live, causal); ``vix_prev_close`` the
+  previous session's close (the one the fuzzy VIX membership uses);
+* ``iv_rank``, ``sigma_star``, ``vrp``, ``regime_code`` (index into ``core.dto.Regime``, NaN
+  during warm-up), ``regime_crash`` (1.0 in CRASH_MODE), ``bb_upper``/``bb_lower``;
+* ``mtf_consensus`` (NaN where unavailable, reason in the decisions log), ``fuzzy_confidence``
+  (F_t, blended with the forecaster when ``--use-neural``) and ``mu_<factor>``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 
-from analytics.volatility import iv_rank
 from core.config import AppConfig
+from core.dto import Regime
+from intelligence import fuzzy
+from intelligence.features import FeatureParams, FeatureFrame, compute_features
+from intelligence.mtf import MTFParams
+from intelligence.regime import REGIME_ORDER
+
+RAW_OF_FACTOR = {"mtf": "mtf_consensus", "iv_rank": "iv_rank", "vix": "vix_prev_close", "rsi": "rsi", "adx": "adx",
+                 "bollinger": "bb_position", "stochastic": "stoch_k", "psar": "psar_p", "volume": "volume_ratio",
+                 "sma_distance": "sma_distance"}
+
+
+def feature_params(cfg: AppConfig) -> FeatureParams:
+    ind = cfg.indicators
+    fz = fuzzy.FuzzyParams(rsi_neutral_min=ind.rsi_neutral_min, rsi_neutral_max=ind.rsi_neutral_max,
+                           adx_low=ind.adx_threshold_low, adx_high=ind.adx_threshold_high,
+                           bb_width_scale=ind.bbands_squeeze_threshold, stoch_neutral_min=ind.stoch_neutral_min,
+                           stoch_neutral_max=ind.stoch_neutral_max, sma_max_distance=ind.sma_max_distance)
+    return FeatureParams(psar_acceleration=ind.psar_acceleration, psar_maximum=ind.psar_max_acceleration,
+                         vrp_min=cfg.filters.vrp_min, mtf_require_all=True, mtf_params=MTFParams(),
+                         fuzzy_params=fz)
+
+
+def compute_frame(cfg: AppConfig, bars: pd.DataFrame, daily: pd.DataFrame, vix: pd.DataFrame,
+                  bars_1m: pd.DataFrame | None) -> FeatureFrame:
+    timeframes = cfg.mtf.timeframes if cfg.mtf.use_mtf else (5,)
+    return compute_features(bars, daily, vix, timeframes, bars_1m, weights=cfg.fuzzy.weights,
+                            params=feature_params(cfg))
+
+
+def feature_arrays(cfg: AppConfig, bars: pd.DataFrame, daily: pd.DataFrame, vix: pd.DataFrame,
+                   vix_intraday: np.ndarray, bars_1m: pd.DataFrame | None = None,
+                   forecast: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """All arrays the decision core and the logs read (see the module docstring)."""
+    frame = compute_frame(cfg, bars, daily, vix, bars_1m)
+    feats = {name: np.asarray(frame[name], dtype=float) for name in frame.names}
+    feats["vix_prev_close"] = feats["vix"]
+    feats["vix"] = np.asarray(vix_intraday, dtype=float)
+    code = feats.pop("regime")
+    order = [list(Regime).index(r) for r in REGIME_ORDER]
+    mapped = np.where(code >= 0, np.take(order, np.maximum(code, 0).astype(int)), np.nan)
+    feats["regime_code"] = mapped
+    feats["regime_crash"] = (mapped == list(Regime).index(Regime.CRASH_MODE)).astype(float)
+    feats["vix_is_proxy"] = _previous_session_values(bars.index, vix.index, vix["is_proxy"].to_numpy(float))
+    if not cfg.mtf.use_mtf:
+        feats["mtf_consensus"] = np.full(len(bars), np.nan)
+    feats["mtf_reason_code"] = _reason_codes(frame.mtf_reasons)
+    if forecast is not None and cfg.forecaster.use_neural:
+        _blend_forecast(cfg, feats, forecast)
+    return feats
+
+
+MTF_REASONS: list[str] = []
+
+
+def _reason_codes(reasons: np.ndarray) -> np.ndarray:
+    """MTF reason strings as float codes into ``MTF_REASONS`` (arrays stay numeric)."""
+    out = np.empty(len(reasons))
+    for text in pd.unique(reasons):
+        if str(text) not in MTF_REASONS:
+            MTF_REASONS.append(str(text))
+        out[reasons == text] = MTF_REASONS.index(str(text))
+    return out
+
+
+def mtf_reason_text(code: float) -> str:
+    return MTF_REASONS[int(code)] if np.isfinite(code) and 0 <= int(code) < len(MTF_REASONS) else ""
+
+
+def _blend_forecast(cfg: AppConfig, feats: dict[str, np.ndarray], forecast: Mapping[str, np.ndarray]) -> None:
+    """C = w_n·μ_neural + (1 − w_n)·F_t with μ_neural = conf·p_neutral + (1 − conf)·F_t."""
+    f_t = feats["fuzzy_confidence"]
+    conf = np.nan_to_num(np.asarray(forecast["confidence"], float), nan=0.0)
+    p_neutral = np.nan_to_num(np.asarray(forecast["prob_neutral"], float), nan=1 / 3)
+    mu = fuzzy.neural_membership(f_t, p_neutral, conf)
+    w = cfg.fuzzy.neural_weight
+    feats["fuzzy_confidence_rules"] = f_t
+    feats["fuzzy_confidence"] = w * mu + (1.0 - w) * f_t
+    feats["neural_prob_neutral"] = p_neutral
+    feats["neural_confidence"] = conf
+    feats["neural_direction"] = (np.nan_to_num(np.asarray(forecast["prob_bull"], float))
+                                 - np.nan_to_num(np.asarray(forecast["prob_bear"], float)))
 
 
 def _previous_session_values(bars_index: pd.DatetimeIndex, daily_index: pd.DatetimeIndex,
@@ -22,13 +112,14 @@ def _previous_session_values(bars_index: pd.DatetimeIndex, daily_index: pd.Datet
     return np.where(pos >= 0, values[np.maximum(pos, 0)], np.nan)
 
 
-def feature_arrays(cfg: AppConfig, bars: pd.DataFrame, daily: pd.DataFrame, vix: pd.DataFrame,
-                   vix_intraday: np.ndarray) -> dict[str, np.ndarray]:
-    """Baseline features: intraday VIX and the IV rank of VIX over the trailing 252 sessions."""
-    ivr_daily = iv_rank(vix["vix"].to_numpy(float))
-    feats: dict[str, np.ndarray] = {
-        "vix": np.asarray(vix_intraday, float),
-        "iv_rank": _previous_session_values(bars.index, vix.index, ivr_daily),
-        "vix_is_proxy": _previous_session_values(bars.index, vix.index, vix["is_proxy"].to_numpy(float)),
-    }
-    return feats
+def factor_log(row: Mapping[str, float], weights: Mapping[str, float]) -> str:
+    """One decisions-log fragment: every factor's raw value, membership and weight, F_t, σ*, regime."""
+    parts = []
+    for name in fuzzy.FACTORS:
+        raw = row.get(RAW_OF_FACTOR[name], float("nan"))
+        mu = row.get(f"mu_{name}", float("nan"))
+        parts.append(f"{name}={raw:.4g}/mu{mu:.2f}/w{weights.get(name, 0.0):.2f}")
+    code = row.get("regime_code", float("nan"))
+    regime = list(Regime)[int(code)].value if np.isfinite(code) else "UNKNOWN"
+    return (f"F={row.get('fuzzy_confidence', float('nan')):.3f} sigma*={row.get('sigma_star', float('nan')):.3f} "
+            f"regime={regime} | " + " ".join(parts))

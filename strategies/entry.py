@@ -21,7 +21,9 @@ from dataclasses import dataclass
 
 from core.config import AppConfig
 from core.dto import CONTRACT_MULTIPLIER, Action, ExpirySlice, Leg, LegName, OptionContract, Side, TradeDecision
+from intelligence.pipeline import mtf_reason_text
 from strategies.iron_condor import CondorCandidate, build_condor, liquidity_problem
+from strategies.scoring import entry_score, probability_of_profit
 
 _LEG_SIDES = {LegName.SHORT_PUT: Side.SHORT, LegName.LONG_PUT: Side.LONG,
               LegName.SHORT_CALL: Side.SHORT, LegName.LONG_CALL: Side.LONG}
@@ -69,7 +71,8 @@ def _market_gates(view: EntryView, cfg: AppConfig) -> str | None:
     if cfg.mtf.use_mtf and cfg.mtf.use_filter:
         c = f.get("mtf_consensus", math.nan)
         if not math.isfinite(c):
-            return f"MTF consensus unavailable: {f.get('mtf_reason_text', 'missing timeframe data')}"
+            why = mtf_reason_text(f.get("mtf_reason_code", math.nan)) or "missing timeframe data"
+            return f"MTF consensus unavailable: {why}"
         if not cfg.mtf.consensus_min <= c <= cfg.mtf.consensus_max:
             return f"MTF consensus {c:.2f} outside [{cfg.mtf.consensus_min:g}, {cfg.mtf.consensus_max:g}]"
     return None
@@ -173,3 +176,38 @@ def decide_entry(view: EntryView, book: BookState, cfg: AppConfig, risk_check: R
               f"/{cand.legs[LegName.SHORT_CALL].strike:g}/{cand.legs[LegName.LONG_CALL].strike:g} "
               f"credit {cand.credit_mid:.2f} ratio {cand.credit_ratio:.2f} x{qty}")
     return TradeDecision(Action.ENTER, "iron_condor", legs, qty, (reason,), scores)
+
+
+def rule_signal(features: Mapping[str, float], cfg: AppConfig) -> float:
+    """Mean of the range rules in [-1, 1]: +1 each for RSI and %K inside their neutral bands,
+    ADX below its low threshold and the Bollinger position inside [0.2, 0.8]; -1 otherwise."""
+    ind = cfg.indicators
+    checks = (
+        ind.rsi_neutral_min <= features.get("rsi", math.nan) <= ind.rsi_neutral_max,
+        ind.stoch_neutral_min <= features.get("stoch_k", math.nan) <= ind.stoch_neutral_max,
+        features.get("adx", math.nan) <= ind.adx_threshold_low,
+        0.2 <= features.get("bb_position", math.nan) <= 0.8,
+    )
+    return sum(1.0 if ok else -1.0 for ok in checks) / len(checks)
+
+
+def make_score_fn(cfg: AppConfig) -> Callable[[CondorCandidate, Mapping[str, float]], tuple[float, dict[str, float]]]:
+    """Entry score S = S_conf + S_prob + S_rules + S_dir of a candidate (SPEC §4).
+
+    confidence = F_t (blended with the forecaster when on); POP = 1 - |Δ_sp| - |Δ_sc|;
+    direction = prob_bull - prob_bear of the forecaster, else the MTF lean 2C - 1, else 0."""
+
+    def score(cand: CondorCandidate, features: Mapping[str, float]) -> tuple[float, dict[str, float]]:
+        conf = features.get("fuzzy_confidence", math.nan)
+        pop = float(probability_of_profit(cand.legs[LegName.SHORT_PUT].delta, cand.legs[LegName.SHORT_CALL].delta))
+        direction = features.get("neural_direction", math.nan)
+        if not math.isfinite(direction):
+            c = features.get("mtf_consensus", math.nan)
+            direction = 2.0 * c - 1.0 if math.isfinite(c) else 0.0
+        rules = rule_signal(features, cfg)
+        s = entry_score(conf if math.isfinite(conf) else 0.0, pop, rules, direction)
+        parts = {"s_conf": float(s.s_conf), "s_prob": float(s.s_prob), "s_rules": float(s.s_rules),
+                 "s_dir": float(s.s_dir), "pop": pop}
+        return float(s.total), parts
+
+    return score

@@ -116,6 +116,7 @@ def test_describe(exported: tuple[EmbeddedMarket, FilesMarket, Path]) -> None:
                                      "intraday bars: observed", "option chains: observed quotes",
                                      "VIX proxy until: never (real VIX)"]
     assert "VIX: 2 days 2018-03-05 .. 2018-03-06, 0 proxy days" in text
+    assert "days in both spot and options files: 2 (2018-03-05 .. 2018-03-06)" in text
     assert "intraday bars: synthesised" in data_mode.describe(market)
 
 

@@ -235,3 +235,18 @@ def test_no_options_file(tmp_path: Path) -> None:
         market.vix()
     with pytest.raises(DataError, match="file not found"):
         FilesMarket(tmp_path / "nope.csv")
+
+
+def test_common_days_and_vix_proxy_reads_near_the_money_rows(tmp_path: Path) -> None:
+    days = [DAY, dt.date(2018, 1, 9), dt.date(2018, 1, 10)]
+    _daily_bars(tmp_path / "spy.csv", days[:2])
+    chains = [_model_chain(day) for day in days[1:]]
+    pd.concat(chains, ignore_index=True).to_csv(tmp_path / "chain.csv", index=False)
+    market = FilesMarket(tmp_path / "spy.csv", tmp_path / "chain.csv", rate=R, div_yield=Q)
+    assert market.common_days().tolist() == [pd.Timestamp("2018-01-09")]
+    vix = market.vix()
+    assert vix.index.tolist() == [pd.Timestamp("2018-01-09"), pd.Timestamp("2018-01-10")]
+    # ATM IV 0.18 at 17 days and 0.19 at 45 days (smile minimum at K = 100 ~ forward)
+    t1, t2, t30 = 17 / 365, 45 / 365, 30 / 365
+    w30 = 0.18**2 * t1 + (0.19**2 * t2 - 0.18**2 * t1) * (t30 - t1) / (t2 - t1)
+    assert vix["vix"].iloc[0] == pytest.approx(100 * np.sqrt(w30 / t30), abs=1e-6)

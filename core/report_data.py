@@ -1,0 +1,198 @@
+"""Run-folder data for the PDF report: reading the saved files and the measures derived from them.
+
+Reads ``run.json``, ``metrics.json``, ``equity.csv`` and ``trades.csv`` (required) and, when
+present, ``baseline_metrics.json``, ``greeks.csv``, ``factor_attribution.csv`` and
+``decisions.log``.  Derived measures:
+
+* monthly return ``R_m = C_m / C_{m-1} - 1`` with ``C_m`` the last daily equity close of
+  month ``m`` and ``C_0`` the starting cash;
+* daily P&L ``E_t - E_{t-1}`` of daily equity closes with ``E_0`` the starting cash;
+* DTE at entry ``= expiry - entry date`` (calendar days, New York date of the entry);
+* credit / width ``= credit / max(short_put - long_put, long_call - short_call)``;
+* days held ``= (exit_time - entry_time) / 1 day``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analytics.metrics import daily_closes
+from core.dto import DataError, Regime
+
+REQUIRED_FILES = ("run.json", "metrics.json", "equity.csv", "trades.csv")
+NY = "America/New_York"
+PCT_KEYS = frozenset({"total_return", "cagr", "max_drawdown_pct", "volatility", "win_rate", "exposure"})
+USD_KEYS = frozenset({"start_cash", "end_equity", "net_profit", "max_drawdown", "expectancy", "avg_win", "avg_loss"})
+
+
+@dataclass(frozen=True, slots=True)
+class RunFiles:
+    """Everything the report reads from one run folder."""
+
+    folder: Path
+    run: dict[str, Any]
+    metrics: dict[str, Any]
+    baseline: dict[str, Any] | None
+    trades: pd.DataFrame
+    equity: pd.DataFrame
+    greeks: pd.DataFrame | None
+    factors: pd.DataFrame | None
+    decisions: list[str]
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path} is not valid JSON ({exc.msg}, line {exc.lineno}): rerun the backtest") from exc
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    """A CSV as a frame; a header-less empty file (a run without trades) is an empty frame."""
+    try:
+        return pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path} is not a readable CSV ({exc}): rerun the backtest") from exc
+
+
+def load_run(run_dir: Path | str) -> RunFiles:
+    """Read a run folder; DataError (one line) when the folder or a required file is missing."""
+    folder = Path(run_dir)
+    if not folder.is_dir():
+        raise DataError(f"run folder {folder} does not exist: pass the folder of a finished backtest "
+                        "(reports/<run-id>/) with --run")
+    for name in REQUIRED_FILES:
+        if not (folder / name).is_file():
+            raise DataError(f"{folder / name} is missing: rerun the backtest with --out {folder} to rewrite "
+                            f"the run folder ({', '.join(REQUIRED_FILES)} are required)")
+    optional = {name: folder / name for name in ("baseline_metrics.json", "greeks.csv", "factor_attribution.csv",
+                                                 "decisions.log")}
+    equity = _read_csv(folder / "equity.csv")
+    if not {"timestamp", "equity"} <= set(equity.columns):
+        raise DataError(f"{folder / 'equity.csv'} lacks the timestamp/equity columns: rerun the backtest")
+    return RunFiles(
+        folder=folder, run=_read_json(folder / "run.json"), metrics=_read_json(folder / "metrics.json"),
+        baseline=_read_json(optional["baseline_metrics.json"]) if optional["baseline_metrics.json"].is_file() else None,
+        trades=_read_csv(folder / "trades.csv"), equity=equity,
+        greeks=_read_csv(optional["greeks.csv"]) if optional["greeks.csv"].is_file() else None,
+        factors=_read_csv(optional["factor_attribution.csv"]) if optional["factor_attribution.csv"].is_file() else None,
+        decisions=(optional["decisions.log"].read_text(encoding="utf-8").splitlines()
+                   if optional["decisions.log"].is_file() else []),
+    )
+
+
+def format_usd(value: float) -> str:
+    """``-$1,234.56`` / ``$1,234.56``."""
+    return f"-${abs(value):,.2f}" if value < 0 else f"${value:,.2f}"
+
+
+def format_metric(key: str, value: Any) -> str:
+    """Deterministic text of one metrics.json value: fractions as percent with two decimals,
+    dollars as ``$1,234.56``, counts as integers, ratios with three decimals, None as ``n/a``."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "n/a"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, str):
+        return value
+    if not isinstance(value, int | float):
+        return json.dumps(value, sort_keys=True)
+    if key in PCT_KEYS or key.endswith("_pct"):
+        return f"{value * 100:.2f}%"
+    if key in USD_KEYS or key.startswith(("var_", "cvar_", "mc_var", "mc_cvar", "mc_equity", "mc_final")):
+        return format_usd(float(value))
+    if isinstance(value, int):
+        return f"{value:,d}"
+    return f"{value:,.3f}"
+
+
+def local_times(ts: pd.Series) -> pd.Series:
+    """ISO timestamps (UTC offsets change across DST) as New York times."""
+    return pd.to_datetime(ts, utc=True).dt.tz_convert(NY)
+
+
+def start_cash(run: RunFiles) -> float:
+    value = run.metrics.get("start_cash")
+    return float(value) if value is not None else float(run.equity["equity"].iloc[0])
+
+
+def daily_equity(run: RunFiles) -> pd.Series:
+    """Last equity mark of each New York session."""
+    eq = pd.Series(run.equity["equity"].to_numpy(float), index=pd.DatetimeIndex(local_times(run.equity["timestamp"])))
+    return daily_closes(eq)
+
+
+def monthly_returns(run: RunFiles) -> pd.DataFrame:
+    """Year x month (1..12) table of ``C_m / C_{m-1} - 1`` (fractions), ``C_0`` = start cash."""
+    closes = daily_equity(run)
+    month_end = closes.groupby(closes.index.to_period("M")).last()
+    prev = month_end.shift(1)
+    prev.iloc[0] = start_cash(run)
+    ret = month_end / prev - 1.0
+    frame = pd.DataFrame({"year": ret.index.year, "month": ret.index.month, "ret": ret.to_numpy(float)})
+    return frame.pivot_table(index="year", columns="month", values="ret").reindex(columns=range(1, 13))
+
+
+def daily_pnl(run: RunFiles) -> np.ndarray:
+    """``E_t - E_{t-1}`` of daily closes, ``E_0`` = start cash (dollars)."""
+    closes = daily_equity(run).to_numpy(float)
+    return np.diff(np.concatenate(([start_cash(run)], closes)))
+
+
+def trade_measures(trades: pd.DataFrame) -> pd.DataFrame:
+    """Per trade: ``dte`` at entry, ``credit_width`` and ``held_days`` (see module docstring)."""
+    entry, exit_ = local_times(trades["entry_time"]), local_times(trades["exit_time"])
+    expiry = pd.to_datetime(trades["expiry"])
+    put_w = trades["short_put_strike"] - trades["long_put_strike"]
+    call_w = trades["long_call_strike"] - trades["short_call_strike"]
+    return pd.DataFrame({
+        "dte": (expiry - entry.dt.tz_localize(None).dt.normalize()).dt.days.to_numpy(float),
+        "credit_width": (trades["credit"] / np.maximum(put_w, call_w)).to_numpy(float),
+        "held_days": ((exit_ - entry).dt.total_seconds() / 86400.0).to_numpy(float),
+    })
+
+
+def regime_names(codes: pd.Series) -> pd.Series:
+    """Regime code -> name by the order of ``core.dto.Regime`` (``list(Regime)[code]``)."""
+    members = list(Regime)
+
+    def name(code: float) -> str:
+        if not math.isfinite(code):
+            return "unknown"
+        k = int(code)
+        return members[k].value if 0 <= k < len(members) and k == code else f"code {code:g}"
+
+    return codes.astype(float).map(name)
+
+
+def category_stats(pnl: pd.Series, category: pd.Series) -> pd.DataFrame:
+    """Per category: trades, win rate, total and mean P&L (dollars), most trades first."""
+    grouped = pd.DataFrame({"cat": category.astype(str), "pnl": pnl.astype(float)}).groupby("cat")["pnl"]
+    stats = pd.DataFrame({"trades": grouped.size(), "win_rate": grouped.apply(lambda s: float((s > 0).mean())),
+                          "total_pnl": grouped.sum(), "mean_pnl": grouped.mean()})
+    return stats.sort_values(["trades", "total_pnl"], ascending=[False, True], kind="stable")
+
+
+def skip_reasons(decisions: list[str], top: int = 6) -> tuple[Counter[str], list[tuple[str, int]]]:
+    """Counts of ENTER/SKIP/EXIT lines and the most common skip reasons (numbers shown as #)."""
+    kinds: Counter[str] = Counter()
+    reasons: Counter[str] = Counter()
+    for line in decisions:
+        parts = line.split(None, 2)
+        if len(parts) < 2:
+            continue
+        kinds[parts[1]] += 1
+        if parts[1] == "SKIP" and len(parts) == 3:
+            reasons[re.sub(r"\d+(\.\d+)?", "#", parts[2].split(" | ")[0].strip())] += 1
+    return kinds, reasons.most_common(top)
