@@ -88,6 +88,7 @@ class BacktestDriver:
         self._book_greeks = BookGreeks()
         self._marks_cache: dict[str, tuple[np.ndarray, ...]] = {}
         self._paths: dict[str, tuple[int, tuple[np.ndarray, ...]]] = {}
+        self._short_dte_gamma = 0.0
         self._date_ord = np.array([d.toordinal() for d in self.dates], dtype=np.int64)
         self._seq = 0
 
@@ -242,7 +243,8 @@ class BacktestDriver:
             unit = BookGreeks(cand.net_greek("delta") * 100, cand.net_greek("gamma") * 100,
                               cand.net_greek("vega") * 100, cand.net_greek("theta") * 100)
             verdict = self.risk.check_entry(unit, self._book_greeks, qty, cand.max_loss * CONTRACT_MULTIPLIER,
-                                            self._equity_now(self._marks_cache, i), dte=cand.dte)
+                                            self._equity_now(self._marks_cache, i), dte=cand.dte,
+                                            short_dte_book_gamma=self._short_dte_gamma)
             return verdict.qty, verdict.reasons
         return check
 
@@ -303,11 +305,15 @@ class BacktestDriver:
     def _record(self, i: int, marks: Mapping[str, tuple[np.ndarray, ...]]) -> None:
         value = 0.0
         g = np.zeros(4)
+        short_gamma = 0.0
         for op in self.broker.positions.values():
             mk = marks[op.pid]
             w = np.array([leg.side.sign * leg.qty for leg in op.position.legs], float) * CONTRACT_MULTIPLIER
             value += float(w @ mk[2])
             g += [w @ mk[3], w @ mk[4], w @ mk[5], w @ mk[6]]
+            if (op.position.legs[0].contract.expiry - self.dates[i]).days <= self.cfg.risk.gamma_dte_days:
+                short_gamma += float(w @ mk[4])
+        self._short_dte_gamma = short_gamma
         g[0] += self.broker.shares
         self._book_greeks = BookGreeks(*g)
         r = self.rec

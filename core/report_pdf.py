@@ -27,6 +27,7 @@ from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import inch
 from reportlab.lib.utils import ImageReader
 from reportlab.platypus import (
+    CondPageBreak,
     Flowable,
     Image,
     KeepTogether,
@@ -72,6 +73,7 @@ BODY = ParagraphStyle("body", parent=_STYLES["BodyText"], fontSize=9, leading=11
 SMALL = ParagraphStyle("small", parent=BODY, fontSize=7, leading=8.5)
 H1 = ParagraphStyle("h1", parent=_STYLES["Heading1"], fontSize=14, leading=17, spaceBefore=10, spaceAfter=6,
                     keepWithNext=1)
+H1_FLOW = ParagraphStyle("h1flow", parent=H1, keepWithNext=0)  # title before a long table that may split
 TITLE = ParagraphStyle("title", parent=_STYLES["Title"], fontSize=18, leading=22)
 CODE = ParagraphStyle("code", parent=_STYLES["Code"], fontSize=7, leading=8.4, leftIndent=0)
 
@@ -268,7 +270,7 @@ def _trades(run: RunFiles) -> list[Flowable]:
                      f"{r.max_loss:.3f}", f"{r.exit_debit:.3f}", f"{r.fees:.2f}", f"{r.pnl:,.2f}", r.exit_reason])
     note = ("Strikes: long put / short put / short call / long call. Credit, max loss and exit debit in $ per "
             "share; fees and P&L in $ for the whole position. Times in New York.")
-    return [_p("Trades", H1), _p(note, SMALL),
+    return [CondPageBreak(2.5 * inch), _p("Trades", H1_FLOW), _p(note, SMALL),
             _table(rows, TRADE_WIDTHS, font=6.5, long=True, left=(0, 1, 2, 3, 5, 11))]
 
 
@@ -336,7 +338,7 @@ class _ReportDoc(SimpleDocTemplate):
     """A4 document that puts every section title into the PDF outline."""
 
     def afterFlowable(self, flowable: Flowable) -> None:  # noqa: N802 - reportlab hook name
-        if isinstance(flowable, Paragraph) and flowable.style.name == H1.name:
+        if isinstance(flowable, Paragraph) and flowable.style.name.startswith(H1.name):
             key = f"s{len(self._outline_keys)}"
             self._outline_keys.append(key)
             self.canv.bookmarkPage(key)

@@ -58,7 +58,9 @@ def load_checkpoint(path: str | Path) -> dict:
     try:
         return torch.load(Path(path), map_location="cpu", weights_only=True)
     except FileNotFoundError:
-        raise ConfigError(f"forecaster checkpoint {path} not found; train one with scripts/train_forecaster.py") from None
+        raise ConfigError(
+            f"forecaster checkpoint {path} not found; train one with scripts/train_forecaster.py"
+        ) from None
     except (RuntimeError, OSError, EOFError) as exc:
         raise ConfigError(f"forecaster checkpoint {path} is unreadable ({exc}); retrain it") from None
 

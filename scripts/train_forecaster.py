@@ -31,7 +31,8 @@ def main(argv: list[str] | None = None) -> int:
                             "loss_weights": SHIPPED.loss_weights, "out": args.out, "device": "cpu"})
     if not args.evaluate_only:
         result = train_forecaster(params)
-        print(f"trained {result.epochs_run} epochs, kept epoch {result.best_epoch} (val loss {result.best_val_loss:.4f})")
+        print(f"trained {result.epochs_run} epochs, kept epoch {result.best_epoch} "
+              f"(val loss {result.best_val_loss:.4f})")
     metrics = evaluate_checkpoint(params.out)
     metrics_path = Path(params.out).with_suffix(".metrics.json")
     metrics_path.write_text(json.dumps(metrics, indent=2) + "\n")

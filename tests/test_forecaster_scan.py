@@ -27,7 +27,9 @@ def _inputs(b: int, length: int, h: int, p: int, n: int, seed: int = 0, dtype=to
     return [t.requires_grad_() for t in (x, dt, A, B, C, D, z, s0)]
 
 
-@pytest.mark.parametrize(("length", "chunk", "with_state"), [(37, 8, True), (64, 16, False), (5, 32, True), (1, 4, False)])
+@pytest.mark.parametrize(
+    ("length", "chunk", "with_state"), [(37, 8, True), (64, 16, False), (5, 32, True), (1, 4, False)]
+)
 def test_chunked_equals_sequential_forward_and_gradients_float64(length: int, chunk: int, with_state: bool) -> None:
     x, dt, A, B, C, D, z, s0 = _inputs(2, length, 3, 4, 5)
     init = s0 if with_state else None
