@@ -96,7 +96,31 @@ def build_features(cfg: AppConfig, inputs: BacktestInputs) -> dict[str, np.ndarr
     """Every feature the decision core reads, computed once over all bars (causal)."""
     from intelligence.pipeline import feature_arrays
 
-    return feature_arrays(cfg, inputs.bars, inputs.daily, inputs.vix, intraday_vix(inputs), inputs.bars_1m)
+    forecast = neural_forecast(cfg, inputs) if cfg.forecaster.use_neural else None
+    return feature_arrays(cfg, inputs.bars, inputs.daily, inputs.vix, intraday_vix(inputs), inputs.bars_1m,
+                          forecast)
+
+
+def neural_forecast(cfg: AppConfig, inputs: BacktestInputs) -> dict[str, np.ndarray]:
+    """The forecaster's daily ForecastState mapped onto the bars causally: the forecast made at
+    session d's close (bars up to d) is used on every bar of the next session."""
+    from pathlib import Path
+
+    from core.train_mode import load_bundle
+    from intelligence.forecaster.infer import batch_forecast
+
+    if not Path(cfg.forecaster.model).is_file():
+        raise DataError(f"--model {cfg.forecaster.model}: checkpoint not found; train one with --mode train "
+                        "or drop --use-neural")
+    fa = batch_forecast(load_bundle(cfg.forecaster.model), inputs.daily)
+    idx = pd.DatetimeIndex(inputs.bars.index)
+    days = (idx.tz_localize(None) if idx.tz is not None else idx).normalize()
+    pos = np.searchsorted(pd.DatetimeIndex(inputs.daily.index), days, side="left") - 1
+    out = {}
+    for name in ("prob_bull", "prob_bear", "prob_neutral", "confidence"):
+        values = np.asarray(getattr(fa, name), float)
+        out[name] = np.where(pos >= 0, values[np.maximum(pos, 0)], np.nan)
+    return out
 
 
 def intraday_vix(inputs: BacktestInputs) -> np.ndarray:

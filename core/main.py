@@ -98,6 +98,10 @@ def build_parser(modes: Sequence[str]) -> argparse.ArgumentParser:
     extra.add_argument("--start", help="data export / train: first day")
     extra.add_argument("--end", help="data export / train: last day")
     extra.add_argument("--run", dest="run_dir", help="report: run folder to rebuild")
+    extra.add_argument("--epochs", type=int, help="train: epochs (default 12)")
+    extra.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="train: device")
+    extra.add_argument("--resume", action="store_true", help="train: continue from the --model checkpoint")
+    extra.add_argument("--lookback", type=int, help="train: bars of history per window (default 60)")
     return parser
 
 
@@ -126,6 +130,8 @@ def load_app_config(ns: argparse.Namespace) -> AppConfig:
     source = f"--config {ns.config}" if ns.config else "command line"
     cli = _cli_values(ns)
     ns.dte_given = "strategy.dte_min" in cli or "strategy.dte_max" in cli
+    ns.d_model_given = "forecaster.d_model" in cli
+    ns.layers_given = "forecaster.layers" in cli
     cfg = build_config(file_values, cli, OPTION_NAMES, source=source)
     if ns.debug and not cfg.run.debug:
         cfg = cfg.model_copy(update={"run": cfg.run.model_copy(update={"debug": True})})
@@ -166,6 +172,44 @@ def mode_data(cfg: AppConfig, ns: argparse.Namespace) -> int:
     return 0
 
 
+def mode_train(cfg: AppConfig, ns: argparse.Namespace) -> int:
+    """Train the DeepMamba forecaster on daily bars of the chosen source."""
+    import datetime as dt
+
+    from core.dto import ConfigError
+    from core.train_mode import train_forecaster
+    from intelligence.forecaster.train import TrainParams
+
+    fields: dict[str, Any] = {"seed": cfg.run.seed, "device": ns.device, "out": cfg.forecaster.model,
+                              "resume": ns.resume}
+    for flag, name in (("start", "start"), ("end", "end")):
+        value = getattr(ns, flag)
+        if value:
+            try:
+                fields[name] = dt.date.fromisoformat(value)
+            except ValueError:
+                raise ConfigError(f"--{flag} {value!r}: not a date; use YYYY-MM-DD") from None
+    if ns.epochs is not None:
+        fields["epochs"] = ns.epochs
+    if ns.lookback is not None:
+        fields["lookback"] = ns.lookback
+    if ns.d_model_given:
+        fields["d_model"] = cfg.forecaster.d_model
+    if ns.layers_given:
+        fields["layers"] = cfg.forecaster.layers
+    params = TrainParams(**fields)
+    bars, source = None, ""
+    if cfg.data.source != "embedded":
+        from core.market import build_market
+
+        market = build_market(cfg)
+        bars, source = market.daily_bars(params.start, params.end), market.info.name
+    result = train_forecaster(params, bars=bars, source=source, progress=cfg.run.progress)
+    print(f"checkpoint {result.checkpoint_path}: best epoch {result.best_epoch}, "
+          f"best validation loss {result.best_val_loss:.5f}")
+    return 0
+
+
 def mode_benchmark(cfg: AppConfig, ns: argparse.Namespace) -> int:
     from core.benchmark import run_benchmark_cli
 
@@ -176,6 +220,7 @@ MODES: dict[str, Callable[[AppConfig, argparse.Namespace], int]] = {
     "backtest": mode_backtest,
     "data": mode_data,
     "benchmark": mode_benchmark,
+    "train": mode_train,
 }
 
 
@@ -193,6 +238,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug, not a user error: one line unless --debug
+        if ns.debug:
+            raise
+        print(f"internal error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
+              "(rerun with --debug for the traceback and report it)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

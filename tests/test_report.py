@@ -47,7 +47,7 @@ def report(run_dir) -> tuple[Path, pypdf.PdfReader, str]:
     return path, reader, "\n".join(page.extract_text() for page in reader.pages)
 
 
-def test_report_opens_with_every_section_in_order(report) -> None:
+def test_report_opens_with_every_section_in_order(report, run_dir) -> None:
     path, reader, text = report
     assert path.name == "report.pdf"
     assert len(reader.pages) >= 5
@@ -56,7 +56,12 @@ def test_report_opens_with_every_section_in_order(report) -> None:
         assert title in text
     assert "SYNTHESISED from real daily OHLCV" in text
     assert "MODELLED from a volatility surface" in text
-    assert "Factor attribution is not available in this run" in text
+    factors = run_dir / "factor_attribution.csv"
+    if factors.is_file():  # written by the backtest once factor attribution is wired in
+        for name in pd.read_csv(factors)["factor"]:
+            assert f"\n{name}\n" in text
+    else:
+        assert "Factor attribution is not available in this run" in text
 
 
 def test_metrics_table_shows_metrics_json_beside_the_baseline(report, run_dir) -> None:
@@ -86,11 +91,18 @@ def test_format_metric_hand_worked() -> None:
     assert format_metric("cvar_99", 196.5) == "$196.50"
 
 
-def test_every_chart_is_a_nonblank_image(report) -> None:
+def _optional_charts(folder: Path) -> int:
+    """Regime chart when trades carry entry_regime_code, factor chart when factor_attribution.csv exists."""
+    trades = pd.read_csv(folder / "trades.csv")
+    has_regime = "entry_regime_code" in trades and trades["entry_regime_code"].notna().any()
+    return int(has_regime) + int((folder / "factor_attribution.csv").is_file())
+
+
+def test_every_chart_is_a_nonblank_image(report, run_dir) -> None:
     _, reader, _ = report
     images = [img for page in reader.pages for img in page.images]
-    # equity, monthly heatmap, trade P&L, entry/holding, exit reasons, Greeks, daily P&L
-    assert len(images) == 7
+    # equity, monthly heatmap, trade P&L, entry/holding, exit reasons, Greeks, daily P&L (+ regimes, factors)
+    assert len(images) == 7 + _optional_charts(run_dir)
     for img in images:
         pixels = np.asarray(img.image.convert("L"), dtype=float)
         assert pixels.shape[0] > 200 and pixels.shape[1] > 1000
