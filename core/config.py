@@ -52,6 +52,9 @@ class DataConfig(_Frozen):
     options_data: str | None = Field(None, description="vendor chain file (CSV/Parquet); implies source=files")
     rate: float = Field(0.02, ge=-0.02, le=0.20, description="risk-free rate, continuous")
     dividend_yield: float = Field(0.018, ge=0.0, le=0.10, description="continuous dividend yield")
+    vix_data: str | None = Field(None, description="vendor VIX file (date, vix); default: ATM IV proxy of the chains")
+    chain_max_lag_seconds: float | None = Field(None, gt=0, description="vendor chains: as-of lag limit (600 s SPY)")
+    chain_max_stale_fraction: float = Field(0.2, ge=0.0, le=1.0, description="vendor chains: abort above this")
     synthetic_start: dt.date = Field(dt.date(2018, 1, 2), description="first day of the synthetic market")
     synthetic_end: dt.date = Field(dt.date(2019, 12, 31), description="last day of the synthetic market")
 

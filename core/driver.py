@@ -11,6 +11,7 @@ import datetime as dt
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -150,9 +151,9 @@ class BacktestDriver:
         self._check_exits(i, marks)
         if self.last_of_day[i]:
             self._end_of_day(i, marks)
-        if self.cfg.backtest.entry_every_bar or self.hhmm[i] == self.entry_hhmm:
-            if self._evaluate_entry(i, marks):
-                marks = self._marks(i)
+        evaluate = self.cfg.backtest.entry_every_bar or self.hhmm[i] == self.entry_hhmm
+        if evaluate and self._evaluate_entry(i, marks):
+            marks = self._marks(i)
         self._record(i, marks)
 
     def _start_day(self, i: int) -> None:
@@ -178,6 +179,7 @@ class BacktestDriver:
         flatten = self.guard.update(self._equity_now(marks, i)) and self.guard.take_flatten()
         for pid in list(self.broker.positions):
             state = self._position_state(i, pid, marks[pid])
+            reason: ExitReason | None
             if flatten:
                 reason, why = ExitReason.DRAWDOWN_FLATTEN, "daily drawdown stop: flatten"
             else:
@@ -267,8 +269,8 @@ class BacktestDriver:
         if self.cfg.fuzzy.use_fuzzy or self.cfg.mtf.use_mtf:
             from intelligence.pipeline import factor_log
 
-            decision = replace(decision, scores={**decision.scores, "_factors": factor_log(features,
-                                                                                          self.cfg.fuzzy.weights)})
+            scores: dict[str, Any] = {**decision.scores, "_factors": factor_log(features, self.cfg.fuzzy.weights)}
+            decision = replace(decision, scores=scores)
         if decision.action is not Action.ENTER:
             self._log(i, "SKIP", "; ".join(decision.reasons) + _fmt_scores(decision.scores))
             return False

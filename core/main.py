@@ -34,6 +34,7 @@ _VALUE_OPTIONS: list[tuple[str, str, Callable[[str], Any], str]] = [
     ("--data-source", "data.source", str, "embedded | synthetic | files (default embedded)"),
     ("--spot-data", "data.spot_data", str, "vendor bar file (CSV/Parquet)"),
     ("--options-data", "data.options_data", str, "vendor option-chain file (CSV/Parquet)"),
+    ("--vix-data", "data.vix_data", str, "vendor VIX file (date, vix)"),
     ("--underlying", "strategy.underlying", str, "underlying symbol (default SPY)"),
     ("--quantity", "strategy.quantity", int, "contracts when sizing is static (default 1)"),
     ("--dte-min", "strategy.dte_min", int, "minimum days to expiry (default 30)"),
@@ -76,7 +77,8 @@ _FLAG_OPTIONS: list[tuple[str, str, bool, str]] = [
     ("--use-neural", "forecaster.use_neural", True, "feed the forecaster into sizing and scoring"),
 ]
 
-OPTION_NAMES: dict[str, str] = {path: flag for flag, path, *_ in _VALUE_OPTIONS + _FLAG_OPTIONS}  # type: ignore[misc]
+OPTION_NAMES: dict[str, str] = {
+    **{path: flag for flag, path, _t, _h in _VALUE_OPTIONS}, **{path: flag for flag, path, _v, _h in _FLAG_OPTIONS}}
 
 
 def build_parser(modes: Sequence[str]) -> argparse.ArgumentParser:

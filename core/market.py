@@ -21,11 +21,12 @@ def build_market(cfg: AppConfig) -> MarketSource:
 
         return SyntheticMarket(d.synthetic_start, d.synthetic_end, seed=cfg.run.seed,
                                underlying=cfg.strategy.underlying)
-    if d.source == "files":
+    if d.source == "files" and d.spot_data:
         from data_factory.vendor import FilesMarket
 
-        return FilesMarket(d.spot_data, d.options_data, underlying=cfg.strategy.underlying,
-                           rate=d.rate, div_yield=d.dividend_yield)
+        return FilesMarket(d.spot_data, d.options_data, underlying=cfg.strategy.underlying, rate=d.rate,
+                           div_yield=d.dividend_yield, vix_path=d.vix_data, max_lag_seconds=d.chain_max_lag_seconds,
+                           max_stale_fraction=d.chain_max_stale_fraction)
     raise ConfigError(f"--data-source {d.source!r}: choose embedded, synthetic or files")
 
 

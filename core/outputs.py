@@ -67,11 +67,11 @@ def trades_frame(trades: list[ClosedTrade]) -> pd.DataFrame:
             row[f"{name.value}_exit"] = px
         row.update(credit=pos.credit, max_loss=pos.max_loss, exit_debit=t.exit_debit, fees=t.fees, pnl=t.pnl,
                    exit_reason=t.exit_reason.value)
-        feats = t.entry_extra.get("features", {})
+        feats: dict[str, Any] = dict(t.entry_extra.get("features", {}))  # type: ignore[call-overload]  # stored as object
         for key in ENTRY_FEATURE_COLUMNS:
             if key in feats:
                 row[f"entry_{key}"] = feats[key]
-        scores = t.entry_extra.get("scores", {})
+        scores: dict[str, Any] = dict(t.entry_extra.get("scores", {}))  # type: ignore[call-overload]  # stored as object
         for key in ("entry_score", "credit_ratio", "breach_prob", "g"):
             if key in scores:
                 row[f"entry_{key}"] = scores[key]
@@ -225,7 +225,8 @@ def print_summary(result: BacktestResult, out_dir: Path) -> None:
     for flag in flags:
         console.print(f"[yellow]note:[/yellow] {flag}")
     attribution = pd.read_csv(out_dir / "factor_attribution.csv")
-    mus = attribution[attribution["factor"].str.startswith("mu_") | (attribution["factor"] == "fuzzy_confidence")]
+    mus = attribution[(attribution["factor"].str.startswith("mu_") | (attribution["factor"] == "fuzzy_confidence"))
+                      & np.isfinite(attribution["delta_f"].astype(float))]
     if not mus.empty:
         top = mus.reindex(mus["delta_f"].abs().sort_values(ascending=False).index).head(3)
         text = ", ".join(f"{r.factor} ΔF {r.delta_f:+.3f} [{r.ci_low:+.3f}, {r.ci_high:+.3f}]"

@@ -32,6 +32,40 @@ REQUIRED_FILES = ("run.json", "metrics.json", "equity.csv", "trades.csv")
 NY = "America/New_York"
 PCT_KEYS = frozenset({"total_return", "cagr", "max_drawdown_pct", "volatility", "win_rate", "exposure"})
 USD_KEYS = frozenset({"start_cash", "end_equity", "net_profit", "max_drawdown", "expectancy", "avg_win", "avg_loss"})
+VAR_KEY = re.compile(r"^(?:(hist|mc)_)?(c?var)_(\d+(?:_\d+)?)$")  # hist_var_95, mc_cvar_99, var_95
+RISK_PREFIXES = ("var_", "cvar_", "hist_", "mc_")
+
+
+def is_risk_key(key: str) -> bool:
+    """VaR/CVaR and Monte Carlo keys of metrics.json (shown in the risk section, not the metrics table)."""
+    return key.startswith(RISK_PREFIXES)
+
+
+def risk_label(key: str) -> str:
+    """Readable name of a non-VaR risk key (``mc_final_equity_p5`` -> ``final equity, 5th percentile``)."""
+    m = re.fullmatch(r"mc_final_equity_p(\d+(?:\.\d+)?)", key)
+    if m:
+        n = m.group(1)
+        suffix = "st" if n.endswith("1") and n != "11" else "th"
+        return f"final equity, {n}{suffix} percentile"
+    names = {"mc_final_equity_mean": "final equity, mean",
+             "mc_final_equity_prob_loss": "probability of ending below the start cash"}
+    return names.get(key, key.replace("_", " "))
+
+
+def var_levels(metrics: dict[str, Any]) -> pd.DataFrame:
+    """VaR/CVaR keys as a table: index confidence level ('95%'), columns like 'historical VaR',
+    'Monte Carlo CVaR', cells the dollar values (None where a key is absent)."""
+    cells: dict[str, dict[str, Any]] = {}
+    for key, value in metrics.items():
+        m = VAR_KEY.match(key)
+        if m:
+            method = "Monte Carlo" if m.group(1) == "mc" else "historical"
+            level = m.group(3).replace("_", ".") + "%"
+            cells.setdefault(f"{method} {'CVaR' if m.group(2) == 'cvar' else 'VaR'}", {})[level] = value
+    frame = pd.DataFrame(cells)
+    order = [c for c in ("historical VaR", "historical CVaR", "Monte Carlo VaR", "Monte Carlo CVaR") if c in frame]
+    return frame[order + [c for c in frame.columns if c not in order]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,9 +142,9 @@ def format_metric(key: str, value: Any) -> str:
         return value
     if not isinstance(value, int | float):
         return json.dumps(value, sort_keys=True)
-    if key in PCT_KEYS or key.endswith("_pct"):
+    if key in PCT_KEYS or key.endswith("_pct") or "prob" in key:
         return f"{value * 100:.2f}%"
-    if key in USD_KEYS or key.startswith(("var_", "cvar_", "mc_var", "mc_cvar", "mc_equity", "mc_final")):
+    if key in USD_KEYS or VAR_KEY.match(key) or "equity" in key:
         return format_usd(float(value))
     if isinstance(value, int):
         return f"{value:,d}"

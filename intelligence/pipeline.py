@@ -22,7 +22,7 @@ import pandas as pd
 from core.config import AppConfig
 from core.dto import Regime
 from intelligence import fuzzy
-from intelligence.features import FeatureParams, FeatureFrame, compute_features
+from intelligence.features import FeatureFrame, FeatureParams, compute_features
 from intelligence.mtf import MTFParams
 from intelligence.regime import REGIME_ORDER
 

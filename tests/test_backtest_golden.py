@@ -17,6 +17,7 @@ from data_factory.scenario import ScenarioMarket, flat_bars, path_bars
 HOLD_TO_EXPIRY = {
     "exits.profit_target": False, "exits.loss_multiple": 10.0, "exits.dte_exit": 0, "exits.max_hold_days": 365,
     "strategy.max_positions": 1, "run.progress": False, "run.no_plot": True,
+    "gates.use_regime_gate": False, "exits.breakout_exit": False,  # pure condor arithmetic
 }
 
 

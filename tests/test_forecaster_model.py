@@ -16,7 +16,13 @@ import torch
 from core.dto import ConfigError, DataError
 from core.train_mode import evaluate_checkpoint, load_bundle, load_sp500_daily_bars, train_forecaster
 from intelligence.forecaster.data import (
-    WARMUP, FeatureStream, WindowSampler, atr_wilder, compute_features, rsi_wilder, walk_forward_splits,
+    WARMUP,
+    FeatureStream,
+    WindowSampler,
+    atr_wilder,
+    compute_features,
+    rsi_wilder,
+    walk_forward_splits,
 )
 from intelligence.forecaster.infer import StreamingForecaster, batch_forecast, bundle_from_checkpoint
 from intelligence.forecaster.train import TrainParams, build_dataset, fit_forecaster

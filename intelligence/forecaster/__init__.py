@@ -7,7 +7,12 @@ File I/O (checkpoints, TensorBoard, loading bars) lives in ``core.train_mode``; 
 from intelligence.forecaster.data import FEATURE_NAMES, WARMUP, FeatureStream, NormStats, compute_features
 from intelligence.forecaster.evaluate import evaluate_forecaster
 from intelligence.forecaster.infer import (
-    ForecastArrays, ForecastBundle, StepForecast, StreamingForecaster, batch_forecast, bundle_from_checkpoint,
+    ForecastArrays,
+    ForecastBundle,
+    StepForecast,
+    StreamingForecaster,
+    batch_forecast,
+    bundle_from_checkpoint,
 )
 from intelligence.forecaster.model import DeepMamba, ModelConfig
 from intelligence.forecaster.scan import mamba_ssm_available, selective_scan

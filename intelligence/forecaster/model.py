@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import torch
 import torch.nn.functional as F
@@ -110,7 +110,8 @@ class MambaMixer(nn.Module):
         self.out_proj = nn.Linear(cfg.d_inner, cfg.d_model, bias=False)
 
     def _split(self, zxbcdt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        return torch.split(zxbcdt, [self.cfg.d_inner, self.conv_dim, self.cfg.n_heads], dim=-1)
+        z, xbc, dt_raw = torch.split(zxbcdt, [self.cfg.d_inner, self.conv_dim, self.cfg.n_heads], dim=-1)
+        return z, xbc, dt_raw
 
     def _dt_a(self, dt_raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``dt = softplus(dt_raw + dt_bias) + kappa·exp(-A_log)``, ``A = -exp(A_log)``."""
@@ -127,8 +128,9 @@ class MambaMixer(nn.Module):
         (what ``conv1d`` with left padding K−1 computes, without transposes)."""
         k_size, length = self.cfg.d_conv, xbc.shape[1]
         padded = F.pad(xbc, (0, 0, k_size - 1, 0))
-        weight = self.conv1d.weight[:, 0, :]  # (C, K)
-        out = self.conv1d.bias + padded[:, k_size - 1:] * weight[:, -1]
+        weight, bias = self.conv1d.weight[:, 0, :], self.conv1d.bias  # (C, K), (C,)
+        assert bias is not None  # conv1d is built with bias=True
+        out = bias + padded[:, k_size - 1:] * weight[:, -1]
         for k in range(k_size - 1):
             out = out + padded[:, k:k + length] * weight[:, k]
         return out
@@ -151,7 +153,9 @@ class MambaMixer(nn.Module):
         cfg = self.cfg
         z, xbc_in, dt_raw = self._split(self.in_proj(u))
         window = torch.cat([state.conv, xbc_in[..., None]], dim=-1)  # oldest → newest
-        xbc = F.silu((window * self.conv1d.weight[:, 0, :]).sum(-1) + self.conv1d.bias)
+        bias = self.conv1d.bias
+        assert bias is not None  # conv1d is built with bias=True
+        xbc = F.silu((window * self.conv1d.weight[:, 0, :]).sum(-1) + bias)
         x, B, C = self._xbc_split(xbc)
         dt, A = self._dt_a(dt_raw)
         y, ssm = scan_step(state.ssm, x, dt, A, B, C, self.D, z.unflatten(-1, (cfg.n_heads, cfg.head_dim)))
@@ -214,15 +218,19 @@ class DeepMamba(nn.Module):
             return HeadOutputs(*(t[:, -1] for t in heads))
         return heads
 
+    def _blocks(self) -> list[MambaBlock]:
+        """``self.layers`` typed as the blocks it holds (``nn.ModuleList`` iterates as ``nn.Module``)."""
+        return [cast(MambaBlock, layer) for layer in self.layers]
+
     def empty_state(self, batch: int = 1) -> list[LayerState]:
         like = self.embed.weight
-        return [layer.mixer.empty_state(batch, like) for layer in self.layers]
+        return [block.mixer.empty_state(batch, like) for block in self._blocks()]
 
     def step(self, x: torch.Tensor, states: list[LayerState]) -> tuple[HeadOutputs, list[LayerState]]:
         """One bar ``x`` (b, n_features) through every layer's recurrent update."""
         h = self.embed(x)
         new_states = []
-        for layer, st in zip(self.layers, states, strict=True):
-            h, st = layer.step(h, st)
+        for block, st in zip(self._blocks(), states, strict=True):
+            h, st = block.step(h, st)
             new_states.append(st)
         return self._heads(h), new_states

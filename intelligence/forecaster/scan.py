@@ -31,6 +31,9 @@ import torch.nn.functional as F
 
 from core.dto import ConfigError
 
+#: mamba-ssm's ``selective_scan_fn`` called with ``return_last_state=True``: ``(y, last_state)``.
+ScanFn = Callable[..., tuple[torch.Tensor, torch.Tensor]]
+
 BACKENDS = ("auto", "torch", "cuda", "sequential")
 
 
@@ -134,7 +137,7 @@ def scan_chunked(
 
 
 @functools.cache
-def _mamba_ssm_scan_fn() -> Callable[..., object] | None:
+def _mamba_ssm_scan_fn() -> ScanFn | None:
     """``selective_scan_fn`` from mamba-ssm, or None when it cannot be imported.
 
     mamba-ssm 2.3.x installs without CUDA but imports its compiled extension
@@ -154,7 +157,7 @@ def mamba_ssm_available() -> bool:
 
 def scan_mamba_ssm(
     x: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor,
-    D: torch.Tensor | None = None, z: torch.Tensor | None = None, scan_fn: Callable[..., object] | None = None,
+    D: torch.Tensor | None = None, z: torch.Tensor | None = None, scan_fn: ScanFn | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The recurrence through mamba-ssm's ``selective_scan_fn(u, delta, A, B, C, D, z, delta_bias,
     delta_softplus, return_last_state)`` with channel layout ``(batch, H*P, L)``.
@@ -172,7 +175,7 @@ def scan_mamba_ssm(
     a_full = A.repeat_interleave(p)[:, None].expand(h * p, n).contiguous()
     d_full = None if D is None else D.repeat_interleave(p).contiguous()
     z_full = None if z is None else z.reshape(b, length, h * p).transpose(1, 2).contiguous()
-    out, last = fn(  # type: ignore[misc]  # mamba-ssm returns (out, last_state) with return_last_state=True
+    out, last = fn(  # mamba-ssm returns (out, last_state) with return_last_state=True
         u, delta, a_full, B.transpose(1, 2).contiguous(), C.transpose(1, 2).contiguous(),
         d_full, z_full, None, False, True,
     )

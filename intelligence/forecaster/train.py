@@ -21,6 +21,7 @@ import datetime as dt
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -29,8 +30,16 @@ import torch.nn.functional as F
 
 from core.dto import ConfigError, DataError
 from intelligence.forecaster.data import (
-    FEATURE_NAMES, WARMUP, NormStats, TargetSpec, WindowSampler, compute_features, fit_target_spec, raw_targets,
-    regime_labels, sample_indices,
+    FEATURE_NAMES,
+    WARMUP,
+    NormStats,
+    TargetSpec,
+    WindowSampler,
+    compute_features,
+    fit_target_spec,
+    raw_targets,
+    regime_labels,
+    sample_indices,
 )
 from intelligence.forecaster.model import DeepMamba, HeadOutputs, ModelConfig
 
@@ -207,7 +216,7 @@ def _run_batches(model: DeepMamba, data: Dataset, idx: np.ndarray, params: Train
         x, target = x.to(device), {k: v.to(device) for k, v in target.items()}
         with torch.set_grad_enabled(optimizer is not None):
             losses = head_losses(model(x, last_only=True), target)
-            total = sum(w[k] * losses[k] for k in HEAD_NAMES)
+            total = cast(torch.Tensor, sum(w[k] * losses[k] for k in HEAD_NAMES))  # 0 + tensors is a tensor
         if optimizer is not None:
             optimizer.zero_grad(set_to_none=True)
             total.backward()
