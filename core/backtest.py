@@ -31,6 +31,7 @@ class BacktestInputs:
     chains: ChainSource
     first_bar: int  # first traded bar in ``bars``
     bars_1m: pd.DataFrame | None = None  # only when the MTF consensus needs 1-minute bars
+    qqq_daily: pd.DataFrame | None = None  # only for the SPY/QQQ ratio gate
 
 
 @dataclass(slots=True)
@@ -89,7 +90,9 @@ def load_inputs(cfg: AppConfig, market: MarketSource | None = None) -> BacktestI
             bars_1m = market.intraday_bars(warm_start, end, 1)
         except DataError:
             bars_1m = None  # the 1-minute timeframe is then unavailable, with its reason in the log
-    return BacktestInputs(info, start, end, bars, daily, vix, market.chains(bars), first_bar, bars_1m)
+    qqq_fn = getattr(market, "qqq_daily", None)
+    qqq = qqq_fn(hist_start, end) if cfg.gates.use_ratio_bias and qqq_fn is not None else None
+    return BacktestInputs(info, start, end, bars, daily, vix, market.chains(bars), first_bar, bars_1m, qqq)
 
 
 def build_features(cfg: AppConfig, inputs: BacktestInputs) -> dict[str, np.ndarray]:
@@ -98,7 +101,7 @@ def build_features(cfg: AppConfig, inputs: BacktestInputs) -> dict[str, np.ndarr
 
     forecast = neural_forecast(cfg, inputs) if cfg.forecaster.use_neural else None
     return feature_arrays(cfg, inputs.bars, inputs.daily, inputs.vix, intraday_vix(inputs), inputs.bars_1m,
-                          forecast)
+                          forecast, inputs.qqq_daily)
 
 
 def neural_forecast(cfg: AppConfig, inputs: BacktestInputs) -> dict[str, np.ndarray]:

@@ -96,7 +96,7 @@ def monthly_returns_png(table: pd.DataFrame) -> bytes | None:
     if not np.isfinite(values).any():
         return None
     span = max(float(np.nanmax(np.abs(values))), 0.1)
-    fig, ax = plt.subplots(figsize=(WIDTH_IN, 1.5 + 0.4 * len(table)))
+    fig, ax = plt.subplots(figsize=(WIDTH_IN, 1.5 + 0.3 * len(table)))
     img = ax.imshow(values, cmap="RdYlGn", norm=TwoSlopeNorm(0.0, -span, span), aspect="auto")
     ax.set_xticks(range(12), MONTHS)
     ax.set_yticks(range(len(table)), [str(y) for y in table.index])
@@ -119,17 +119,27 @@ def histogram_png(values: np.ndarray, xlabel: str, title: str, bins: int = 30) -
     if x.size == 0:
         return None
     fig, ax = plt.subplots(figsize=(WIDTH_IN, 2.8))
-    edges = np.histogram_bin_edges(x, bins=min(bins, max(5, x.size)))
-    ax.hist(x[x < 0], bins=edges, color=RED, alpha=0.75, label="loss")
-    ax.hist(x[x >= 0], bins=edges, color=GREEN, alpha=0.75, label="gain or flat")
+    width = float(np.ptp(x)) / min(bins, max(5, x.size)) or 1.0
+    edges = np.arange(np.floor(x.min() / width), np.ceil(x.max() / width) + 1.0) * width  # 0 is a bin edge
+    if edges.size < 2:
+        edges = np.array([edges[0] - width, edges[0] + width])
+    ax.hist(x[x < 0], bins=edges.tolist(), color=RED, alpha=0.75, label="loss")
+    ax.hist(x[x >= 0], bins=edges.tolist(), color=GREEN, alpha=0.75, label="gain or flat")
     ax.axvline(float(x.mean()), color="black", ls="--", lw=1, label=f"mean {x.mean():,.2f}")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("count")
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(loc="upper left")
+    ax.legend(loc="best")
     fig.tight_layout()
     return png_bytes(fig)
+
+
+def _bins(x: np.ndarray, most: int = 15) -> list[float] | int:
+    """One bin per integer for integer data spanning at most ``2 * most`` values, else ``most`` bins."""
+    if x.size and np.all(x == np.round(x)) and np.ptp(x) <= 2 * most:
+        return np.arange(x.min() - 0.5, x.max() + 1.5).tolist()
+    return most
 
 
 def entry_holding_png(dte: np.ndarray, credit_width: np.ndarray, held_days: np.ndarray) -> bytes | None:
@@ -142,7 +152,7 @@ def entry_holding_png(dte: np.ndarray, credit_width: np.ndarray, held_days: np.n
     for ax, (data, label, color) in zip(axes, panels, strict=True):
         x = np.asarray(data, float)
         x = x[np.isfinite(x)]
-        ax.hist(x, bins=min(15, max(3, len(np.unique(x)))), color=color, alpha=0.8)
+        ax.hist(x, bins=_bins(x), color=color, alpha=0.8, edgecolor="white", linewidth=0.5)
         ax.set_xlabel(label)
         ax.set_ylabel("trades")
         ax.grid(alpha=0.3)
@@ -195,29 +205,39 @@ def greeks_png(greeks: pd.DataFrame) -> bytes | None:
 
 
 def factor_png(factors: pd.DataFrame) -> bytes | None:
-    """``delta_f = mean_win - mean_lose`` per factor with its confidence interval as error bars."""
-    df = factors.dropna(subset=["delta_f"])
+    """``delta_f = mean_win - mean_lose`` per factor in units of its CI half-width
+    ``h = (ci_high - ci_low) / 2``, with the CI scaled the same way; factors have different
+    units, so only this ratio is comparable across them (the CI excludes 0 when |bar| beats
+    its whisker).  Factors sorted by |delta_f / h|; darker bars have a CI that excludes 0."""
+    df = factors.dropna(subset=["delta_f", "ci_low", "ci_high"])
+    half = (df["ci_high"] - df["ci_low"]).to_numpy(float) / 2.0
+    df = df[half > 0]
     if df.empty:
         return None
-    pos = np.arange(len(df))
-    delta = df["delta_f"].to_numpy(float)
-    low = delta - df["ci_low"].to_numpy(float) if "ci_low" in df else np.zeros_like(delta)
-    high = df["ci_high"].to_numpy(float) - delta if "ci_high" in df else np.zeros_like(delta)
-    fig, ax = plt.subplots(figsize=(WIDTH_IN, 0.9 + 0.3 * len(df)))
-    ax.barh(pos, delta, color=np.where(delta < 0, RED, GREEN), alpha=0.8)
-    ax.errorbar(delta, pos, xerr=np.nan_to_num(np.vstack([low, high])), fmt="none", ecolor="black", capsize=3, lw=0.8)
-    ax.set_yticks(pos, [str(f) for f in df["factor"]])
+    half = (df["ci_high"] - df["ci_low"]).to_numpy(float) / 2.0
+    z = df["delta_f"].to_numpy(float) / half
+    order = np.argsort(-np.abs(z), kind="stable")
+    lo, hi = (df["ci_low"].to_numpy(float) / half)[order], (df["ci_high"].to_numpy(float) / half)[order]
+    z = z[order]
+    excludes_zero = (lo > 0) | (hi < 0)
+    pos = np.arange(len(z))
+    fig, ax = plt.subplots(figsize=(WIDTH_IN, 1.0 + 0.2 * len(z)))
+    shade = np.where(z < 0, np.where(excludes_zero, RED, "#e6a9a2"), np.where(excludes_zero, GREEN, "#a9d3ab"))
+    ax.barh(pos, z, color=shade)
+    ax.errorbar(z, pos, xerr=np.vstack([z - lo, hi - z]), fmt="none", ecolor="black", capsize=2, lw=0.7)
+    ax.set_yticks(pos, [str(f) for f in df["factor"].to_numpy()[order]])
     ax.invert_yaxis()
     ax.axvline(0.0, color="black", lw=0.8)
-    ax.set_xlabel("delta_f = mean at entry of winners - mean of losers (factor units)")
-    ax.set_title("Factor attribution with confidence intervals")
+    ax.set_xlabel("delta_f / CI half-width (winners' mean minus losers' mean at entry, scaled)")
+    ax.set_title("Factor attribution: effect relative to its confidence interval")
     ax.grid(alpha=0.3, axis="x")
     fig.tight_layout()
     return png_bytes(fig)
 
 
 def daily_pnl_png(pnl: np.ndarray, var_lines: dict[str, float]) -> bytes | None:
-    """Histogram of daily P&L in dollars with each VaR/CVaR marked at ``-value``; None if P&L never moved."""
+    """Histogram of daily P&L in dollars with each VaR/CVaR (a positive loss) marked at ``-value``;
+    None if P&L never moved."""
     x = np.asarray(pnl, float)
     x = x[np.isfinite(x)]
     if x.size < 2 or np.ptp(x) == 0:
@@ -226,13 +246,13 @@ def daily_pnl_png(pnl: np.ndarray, var_lines: dict[str, float]) -> bytes | None:
     ax.hist(x, bins=min(40, max(5, x.size // 3)), color=GREY, alpha=0.8)
     styles = ("--", ":", "-.", (0, (5, 1)))
     for k, (name, value) in enumerate(var_lines.items()):
-        ax.axvline(-value, color=RED if name.startswith("cvar") else BLUE, ls=styles[k % 4], lw=1.1,
-                   label=f"-{name} = {-value:,.0f}")
+        ax.axvline(-value, color=RED if "cvar" in name.lower() else BLUE, ls=styles[k % 4], lw=1.1,
+                   label=f"{name}: loss of ${value:,.0f}")
     ax.set_xlabel("daily P&L ($), change of the daily equity close")
     ax.set_ylabel("sessions")
     ax.set_title("Distribution of daily P&L")
     ax.grid(alpha=0.3)
     if var_lines:
-        ax.legend(loc="upper left")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     fig.tight_layout()
     return png_bytes(fig)

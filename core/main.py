@@ -100,6 +100,7 @@ def build_parser(modes: Sequence[str]) -> argparse.ArgumentParser:
     extra.add_argument("--start", help="data export / train: first day")
     extra.add_argument("--end", help="data export / train: last day")
     extra.add_argument("--run", dest="run_dir", help="report: run folder to rebuild")
+    extra.add_argument("--as-of", dest="as_of", help="stress: revalue the backtest's open positions at this date")
     extra.add_argument("--epochs", type=int, help="train: epochs (default 12)")
     extra.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="train: device")
     extra.add_argument("--resume", action="store_true", help="train: continue from the --model checkpoint")
@@ -212,6 +213,21 @@ def mode_train(cfg: AppConfig, ns: argparse.Namespace) -> int:
     return 0
 
 
+def mode_stress(cfg: AppConfig, ns: argparse.Namespace) -> int:
+    from core.stress import run_stress_cli
+
+    return run_stress_cli(cfg, ns.as_of)
+
+
+def mode_report(cfg: AppConfig, ns: argparse.Namespace) -> int:
+    from core.dto import ConfigError
+    from core.report_pdf import run_report_cli
+
+    if not ns.run_dir:
+        raise ConfigError("--mode report needs --run reports/<run-id> (a backtest's output folder)")
+    return run_report_cli(ns.run_dir)
+
+
 def mode_benchmark(cfg: AppConfig, ns: argparse.Namespace) -> int:
     from core.benchmark import run_benchmark_cli
 
@@ -223,6 +239,8 @@ MODES: dict[str, Callable[[AppConfig, argparse.Namespace], int]] = {
     "data": mode_data,
     "benchmark": mode_benchmark,
     "train": mode_train,
+    "stress": mode_stress,
+    "report": mode_report,
 }
 
 

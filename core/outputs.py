@@ -198,8 +198,10 @@ def _write_all(result: BacktestResult, folder: Path, name: str) -> None:
     _dump_json(folder / "run.json", record)
     if not result.cfg.run.no_plot:
         from core.charts import equity_chart
+        from core.report_pdf import build_report
 
         equity_chart(equity_frame(result), folder / "equity.png", title=name)
+        build_report(folder)
 
 
 def print_summary(result: BacktestResult, out_dir: Path) -> None:

@@ -15,6 +15,7 @@ import io
 import json
 import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
@@ -43,22 +44,27 @@ from reportlab.platypus import (
 
 from core import charts
 from core.report_data import (
+    VAR_KEY,
     RunFiles,
     category_stats,
     daily_pnl,
     format_metric,
     format_usd,
+    is_risk_key,
     load_run,
     monthly_returns,
     regime_names,
+    risk_label,
     skip_reasons,
     trade_measures,
+    var_levels,
 )
 from core.report_data import local_times as _local
 
 NO_TRADES = "No trades in this run."
 MARGIN = 0.5 * inch
 FRAME_WIDTH = A4[0] - 2 * MARGIN
+MAX_CHART_HEIGHT = 0.8 * (A4[1] - 2 * MARGIN)
 METRIC_LABELS = {
     "start_cash": "Start cash", "end_equity": "End equity", "net_profit": "Net profit",
     "total_return": "Total return", "cagr": "CAGR (252-session)", "max_drawdown": "Max drawdown ($)",
@@ -90,10 +96,11 @@ def _chart(png: bytes | None, sentence: str) -> Flowable:
     if png is None:
         return _p(sentence)
     w, h = ImageReader(io.BytesIO(png)).getSize()
-    return Image(io.BytesIO(png), width=FRAME_WIDTH, height=FRAME_WIDTH * h / w)
+    scale = min(FRAME_WIDTH / w, MAX_CHART_HEIGHT / h)  # tall charts (many years/factors) shrink to fit a page
+    return Image(io.BytesIO(png), width=w * scale, height=h * scale)
 
 
-def _table(rows: list[list[Any]], widths: list[float] | None = None, font: float = 8, long: bool = False,
+def _table(rows: list[list[Any]], widths: Sequence[float] | None = None, font: float = 8, long: bool = False,
            left: tuple[int, ...] = (0,)) -> Table:
     """Grid table with a shaded header row that repeats on every page; columns in ``left`` are
     left-aligned, the others (numbers) right-aligned."""
@@ -156,9 +163,12 @@ def _metrics(run: RunFiles) -> list[Flowable]:
     base = run.baseline or {}
     rows: list[list[Any]] = [["metric", "strategy", f"baseline ({base.get('baseline', 'n/a')})"]]
     for key, value in run.metrics.items():
+        if is_risk_key(key):
+            continue
         rows.append([METRIC_LABELS.get(key, key.replace("_", " ")), format_metric(key, value),
                      format_metric(key, base[key]) if key in base else "-"])
-    note = "Fractions are shown in percent; dollars as $. Baseline: the starting cash held in the underlying."
+    note = ("Fractions are shown in percent; dollars as $. Baseline: the starting cash held in the underlying. "
+            "VaR, CVaR and Monte Carlo measures are in the section Risk: VaR and CVaR.")
     return [_p("Metrics", H1), _table(rows, [200, 110, 170]), Spacer(1, 3), _p(note, SMALL)]
 
 
@@ -166,8 +176,9 @@ def _equity(run: RunFiles) -> list[Flowable]:
     dd = run.metrics.get("max_drawdown_pct")
     usd = format_metric("max_drawdown", run.metrics.get("max_drawdown"))
     text = f"Deepest drawdown {format_metric('max_drawdown_pct', dd)} ({usd}) below the running peak."
+    png = charts.equity_drawdown_png(run.equity)
     return [_p("Equity and drawdown", H1),
-            _chart(charts.equity_drawdown_png(run.equity), "The equity curve has fewer than two bars."), _p(text)]
+            KeepTogether([_chart(png, "The equity curve has fewer than two bars."), _p(text)])]
 
 
 def _monthly(run: RunFiles) -> list[Flowable]:
@@ -182,7 +193,7 @@ def _pnl(run: RunFiles) -> list[Flowable]:
     text = (f"{pnl.size} trades: {int((pnl > 0).sum())} winners, {int((pnl < 0).sum())} losers; "
             f"median {format_usd(float(np.median(pnl)))}, best {format_usd(pnl.max())}, worst {format_usd(pnl.min())}.")
     png = charts.histogram_png(pnl, "trade P&L ($, after fees)", "P&L per position")
-    return [_p("Trade P&L distribution", H1), _chart(png, "No finite trade P&L."), _p(text)]
+    return [_p("Trade P&L distribution", H1), KeepTogether([_chart(png, "No finite trade P&L."), _p(text)])]
 
 
 def _entry(run: RunFiles) -> list[Flowable]:
@@ -203,7 +214,7 @@ def _entry(run: RunFiles) -> list[Flowable]:
     if kinds:
         summary = ", ".join(f"{k} {n}" for k, n in sorted(kinds.items()))
         out += [Spacer(1, 4), _p(f"decisions.log: {summary}. Most common reasons to skip an entry:")]
-        out.append(_table([["skip reason (numbers as #)", "sessions"], *reasons], [380, 60]) if reasons
+        out.append(_table([["skip reason (numbers as #)", "sessions"], *map(list, reasons)], [380, 60]) if reasons
                    else _p("none"))
     return out
 
@@ -234,8 +245,8 @@ def _greeks(run: RunFiles) -> list[Flowable]:
     png = charts.greeks_png(run.greeks)
     if png is None:
         return [_p("Portfolio Greeks", H1), _p("The book held no options in this run: every Greek is zero.")]
-    return [_p("Portfolio Greeks", H1), _chart(png, ""),
-            _p("Delta in shares, gamma in shares per $1, vega in $ per volatility point, theta in $ per day.", SMALL)]
+    units = "Delta in shares, gamma in shares per $1, vega in $ per volatility point, theta in $ per day."
+    return [_p("Portfolio Greeks", H1), KeepTogether([_chart(png, ""), _p(units, SMALL)])]
 
 
 def _factors(run: RunFiles) -> list[Flowable]:
@@ -247,7 +258,10 @@ def _factors(run: RunFiles) -> list[Flowable]:
     rows: list[list[Any]] = [cols]
     for _, r in run.factors.iterrows():
         rows.append([r[c] if c == "factor" or isinstance(r[c], str) else f"{r[c]:.4g}" for c in cols])
-    return [head, _chart(charts.factor_png(run.factors), "Every factor's delta_f is undefined."), Spacer(1, 4),
+    note = ("Bars: delta_f (winners' mean minus losers' mean at entry) divided by its CI half-width, so factors in "
+            "different units compare; darker bars have a CI that excludes zero. The table gives raw values.")
+    return [head, _chart(charts.factor_png(run.factors), "No factor has a finite delta_f and confidence interval."),
+            _p(note, SMALL), Spacer(1, 4),
             _table(rows, [110] + [52] * (len(cols) - 1), font=7)]
 
 
@@ -275,18 +289,28 @@ def _trades(run: RunFiles) -> list[Flowable]:
 
 
 def _risk(run: RunFiles) -> list[Flowable]:
-    keys = [k for k in run.metrics if k.startswith(("var_", "cvar_", "mc_"))]
+    """VaR/CVaR by level and method, the Monte Carlo final-equity distribution, daily P&L histogram."""
     out: list[Flowable] = [_p("Risk: VaR and CVaR", H1)]
-    if keys:
-        out += [_table([["measure", "value"], *([k, format_metric(k, run.metrics[k])] for k in keys)], [200, 110]),
-                _p("VaR: the daily loss not exceeded at the stated confidence; CVaR: the mean loss beyond it "
-                   "(positive numbers are losses, in dollars).", SMALL)]
-    else:
+    levels = var_levels(run.metrics)
+    if levels.empty:
         out.append(_p("VaR and CVaR are not recorded in this run's metrics.json."))
-    lines = {k: float(run.metrics[k]) for k in keys if k.startswith(("var_", "cvar_"))
-             and isinstance(run.metrics[k], int | float) and math.isfinite(run.metrics[k])}
+    else:
+        rows = [["confidence", *levels.columns]]
+        for level, r in levels.iterrows():
+            rows.append([level, *("n/a" if v is None or not math.isfinite(v) else format_usd(v) for v in r)])
+        out += [_table(rows, [70] + [100] * len(levels.columns)),
+                _p("VaR: the one-day loss not exceeded at the stated confidence; CVaR: the mean loss beyond it. "
+                   "Dollars, positive numbers are losses; historical from daily equity closes, Monte Carlo from a "
+                   "bootstrap of them.", SMALL)]
+    other = [k for k in run.metrics if is_risk_key(k) and not VAR_KEY.match(k)]
+    if other:
+        rows = [["Monte Carlo: trades resampled with replacement", "value"]]
+        rows += [[risk_label(k), format_metric(k, run.metrics[k])] for k in other]
+        out += [Spacer(1, 6), _table(rows, [240, 100])]
+    lines = {f"{c} {lvl}": float(v) for c in levels.columns if c.startswith("historical")
+             for lvl, v in levels[c].items() if isinstance(v, int | float) and math.isfinite(v)}
     png = charts.daily_pnl_png(daily_pnl(run), lines)
-    return [*out, Spacer(1, 4), _chart(png, "Daily P&L was zero on every session (or fewer than two sessions).")]
+    return [*out, Spacer(1, 6), _chart(png, "Daily P&L was zero on every session (or fewer than two sessions).")]
 
 
 def config_lines(tree: dict[str, Any], indent: int = 0) -> list[str]:

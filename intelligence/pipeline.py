@@ -19,6 +19,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from analytics.market_structure import daily_gaps, ratio_zscore
 from core.config import AppConfig
 from core.dto import Regime
 from intelligence import fuzzy
@@ -51,7 +52,8 @@ def compute_frame(cfg: AppConfig, bars: pd.DataFrame, daily: pd.DataFrame, vix: 
 
 def feature_arrays(cfg: AppConfig, bars: pd.DataFrame, daily: pd.DataFrame, vix: pd.DataFrame,
                    vix_intraday: np.ndarray, bars_1m: pd.DataFrame | None = None,
-                   forecast: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+                   forecast: Mapping[str, np.ndarray] | None = None,
+                   qqq_daily: pd.DataFrame | None = None) -> dict[str, np.ndarray]:
     """All arrays the decision core and the logs read (see the module docstring)."""
     frame = compute_frame(cfg, bars, daily, vix, bars_1m)
     feats = {name: np.asarray(frame[name], dtype=float) for name in frame.names}
@@ -66,6 +68,7 @@ def feature_arrays(cfg: AppConfig, bars: pd.DataFrame, daily: pd.DataFrame, vix:
     if not cfg.mtf.use_mtf:
         feats["mtf_consensus"] = np.full(len(bars), np.nan)
     feats["mtf_reason_code"] = _reason_codes(frame.mtf_reasons)
+    _market_structure(feats, bars, daily, qqq_daily)
     if forecast is not None and cfg.forecaster.use_neural:
         _blend_forecast(cfg, feats, forecast)
     return feats
@@ -101,6 +104,25 @@ def _blend_forecast(cfg: AppConfig, feats: dict[str, np.ndarray], forecast: Mapp
     feats["neural_confidence"] = conf
     feats["neural_direction"] = (np.nan_to_num(np.asarray(forecast["prob_bull"], float))
                                  - np.nan_to_num(np.asarray(forecast["prob_bear"], float)))
+
+
+def _market_structure(feats: dict[str, np.ndarray], bars: pd.DataFrame, daily: pd.DataFrame,
+                      qqq_daily: pd.DataFrame | None) -> None:
+    """Opening gap of the bar's session (known from 09:30 on) and the SPY/QQQ ratio z-score of
+    the previous session (SPEC §3; NaN without a QQQ series)."""
+    gaps = daily_gaps(daily)
+    idx = pd.DatetimeIndex(bars.index)
+    days = (idx.tz_localize(None) if idx.tz is not None else idx).normalize()
+    pos = np.searchsorted(pd.DatetimeIndex(daily.index), days, side="left")
+    found = (pos < len(daily)) & (pd.DatetimeIndex(daily.index)[np.minimum(pos, len(daily) - 1)] == days)
+    gap = gaps["gap"].to_numpy(float)
+    feats["gap"] = np.where(found, gap[np.minimum(pos, len(gap) - 1)], np.nan)
+    if qqq_daily is None or qqq_daily.empty:
+        feats["ratio_z"] = np.full(len(bars), np.nan)
+        return
+    both = daily["close"].to_frame("spy").join(qqq_daily["close"].rename("qqq"), how="inner")
+    z = ratio_zscore(both["spy"], both["qqq"]).to_numpy(float)
+    feats["ratio_z"] = _previous_session_values(bars.index, pd.DatetimeIndex(both.index), z)
 
 
 def _previous_session_values(bars_index: pd.DatetimeIndex, daily_index: pd.DatetimeIndex,

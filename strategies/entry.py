@@ -19,6 +19,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from analytics.market_structure import put_wing_extra, slice_skew
 from core.config import AppConfig
 from core.dto import CONTRACT_MULTIPLIER, Action, ExpirySlice, Leg, LegName, OptionContract, Side, TradeDecision
 from intelligence.pipeline import mtf_reason_text
@@ -66,6 +67,14 @@ def _market_gates(view: EntryView, cfg: AppConfig) -> str | None:
         return f"IV rank {ivr:.1f} < ivr-min {cfg.filters.ivr_min:g}"
     if cfg.filters.use_vrp_gate and not (f.get("vrp", math.nan) > cfg.filters.vrp_min):
         return f"VRP {f.get('vrp', math.nan):.4f} <= {cfg.filters.vrp_min:g}"
+    g = cfg.gates
+    gap = f.get("gap", math.nan)
+    if g.use_gap_gate and math.isfinite(gap) and abs(gap) > g.max_gap_pct:
+        return f"opening gap {gap:+.2%} beyond {g.max_gap_pct:.2%}"
+    z = f.get("ratio_z", math.nan)
+    if g.use_ratio_bias and math.isfinite(z) and abs(z) > g.ratio_z_threshold:
+        bias = "bearish" if z > 0 else "bullish"
+        return f"SPY/QQQ ratio z {z:+.2f}: {bias} SPY bias, beyond ±{g.ratio_z_threshold:g}"
     if cfg.gates.use_regime_gate and f.get("regime_crash", 0.0) >= 1.0:
         return "regime CRASH_MODE: stand aside"
     if cfg.mtf.use_mtf and cfg.mtf.use_filter:
@@ -84,9 +93,14 @@ def choose_condor(view: EntryView, cfg: AppConfig) -> tuple[CondorCandidate | No
     if not view.slices:
         return None, [f"no listed expiry with {s.dte_min}-{s.dte_max} DTE"]
     middle = 0.5 * (s.dte_min + s.dte_max)
-    put_extra = 5.0 if s.use_skew_penalty and view.features.get("skew_steep", 0.0) >= 1.0 else 0.0
     reasons: list[str] = []
     for sl in sorted(view.slices, key=lambda x: (abs(x.dte - middle), x.dte)):
+        put_extra = 0.0
+        if s.use_skew_penalty:
+            skew = slice_skew(sl, view.spot)
+            put_extra = float(put_wing_extra(skew.skew))
+            if put_extra:
+                reasons.append(f"{sl.expiry}: skew {skew.skew:.3f} steep, put wing +${put_extra:g}")
         cand, why = build_condor(sl, s.effective_target_delta, s.delta_low, s.delta_high,
                                  s.wing_min, s.wing_max, put_extra)
         if cand is None:
@@ -174,7 +188,8 @@ def decide_entry(view: EntryView, book: BookState, cfg: AppConfig, risk_check: R
     )
     reason = (f"condor {cand.expiry} {cand.legs[LegName.LONG_PUT].strike:g}/{cand.legs[LegName.SHORT_PUT].strike:g}"
               f"/{cand.legs[LegName.SHORT_CALL].strike:g}/{cand.legs[LegName.LONG_CALL].strike:g} "
-              f"credit {cand.credit_mid:.2f} ratio {cand.credit_ratio:.2f} x{qty}")
+              f"credit {cand.credit_mid:.2f} ratio {cand.credit_ratio:.2f} x{qty}"
+              + ("".join(f"; {r}" for r in reasons if "skew" in r)))
     return TradeDecision(Action.ENTER, "iron_condor", legs, qty, (reason,), scores)
 
 

@@ -26,7 +26,8 @@ def exported(tmp_path_factory):
 
 def _cfg(exported, **extra):
     return build_config(None, {
-        "data.spot_data": str(exported / "SPY_bars_5min.csv"), "data.options_data": str(exported / "SPY_chains.parquet"),
+        "data.spot_data": str(exported / "SPY_bars_5min.csv"),
+        "data.options_data": str(exported / "SPY_chains.parquet"),
         "data.vix_data": str(exported / "SPY_vix.csv"), "data.chain_max_stale_fraction": 1.0,
         "backtest.start": "2018-03-01", "backtest.end": "2018-03-09", "run.progress": False, "run.no_plot": True,
         **extra})

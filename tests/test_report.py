@@ -18,7 +18,17 @@ from core.backtest import run_backtest
 from core.config import build_config
 from core.dto import DataError
 from core.outputs import write_outputs
-from core.report_data import daily_pnl, format_metric, load_run, monthly_returns, regime_names, trade_measures
+from core.report_data import (
+    daily_pnl,
+    format_metric,
+    is_risk_key,
+    load_run,
+    monthly_returns,
+    regime_names,
+    risk_label,
+    trade_measures,
+    var_levels,
+)
 from core.report_pdf import build_report, run_report_cli
 
 SECTION_TITLES = [
@@ -70,6 +80,9 @@ def test_metrics_table_shows_metrics_json_beside_the_baseline(report, run_dir) -
     baseline = json.loads((run_dir / "baseline_metrics.json").read_text())
     for key, value in metrics.items():
         shown = format_metric(key, value)
+        if is_risk_key(key):  # VaR / CVaR / Monte Carlo: in the risk section, no baseline column
+            assert f"{shown}\n" in text, key
+            continue
         base = format_metric(key, baseline[key]) if key in baseline else "-"
         assert f"\n{shown}\n{base}\n" in text, key
     # the same numbers formatted independently of format_metric
@@ -89,6 +102,23 @@ def test_format_metric_hand_worked() -> None:
     assert format_metric("trades", 78) == "78"
     assert format_metric("sortino", None) == "n/a"
     assert format_metric("cvar_99", 196.5) == "$196.50"
+    assert format_metric("hist_var_95", 84.51350000000237) == "$84.51"
+    assert format_metric("mc_final_equity_p5", 24733.4575) == "$24,733.46"
+    assert format_metric("mc_final_equity_prob_loss", 0.3042) == "30.42%"
+
+
+def test_var_levels_table_and_risk_keys() -> None:
+    metrics = {"sharpe": 1.0, "hist_var_95": 84.5, "hist_cvar_95": 130.9, "hist_var_99": 161.4, "mc_var_95": 85.2,
+               "mc_cvar_99": 196.5, "mc_final_equity_p5": 24733.0}
+    table = var_levels(metrics)
+    assert list(table.columns) == ["historical VaR", "historical CVaR", "Monte Carlo VaR", "Monte Carlo CVaR"]
+    assert list(table.index) == ["95%", "99%"]
+    assert table.loc["95%", "historical CVaR"] == 130.9
+    assert table.loc["99%", "Monte Carlo CVaR"] == 196.5
+    assert math.isnan(table.loc["99%", "historical CVaR"])
+    assert [k for k in metrics if is_risk_key(k)] == list(metrics)[1:]
+    assert risk_label("mc_final_equity_p5") == "final equity, 5th percentile"
+    assert risk_label("mc_final_equity_p1") == "final equity, 1st percentile"
 
 
 def _optional_charts(folder: Path) -> int:
@@ -203,7 +233,7 @@ def test_hand_folder_report_shows_regimes_factors_and_var(hand_dir) -> None:
     reader = pypdf.PdfReader(build_report(hand_dir, "custom.pdf"))
     text = "\n".join(page.extract_text() for page in reader.pages)
     assert (hand_dir / "custom.pdf").is_file()
-    for expected in ("BULL_TREND", "LOW_VOL_RANGE", "delta_f", "iv_rank", "\nvar_95\n$300.00", "\ncvar_95\n$510.00",
+    for expected in ("BULL_TREND", "LOW_VOL_RANGE", "delta_f", "iv_rank", "\n95%\n$300.00\n$510.00\n",
                      "253/258/275/280", "-154.19", "129.12", "profit_target"):
         assert expected in text, expected
     # equity, monthly, trade P&L, entry/holding, exits, regimes, factors, daily P&L (no greeks.csv here)
