@@ -102,3 +102,25 @@ def test_same_command_twice_is_byte_identical(tmp_path):
     assert main([*args, "--out", str(tmp_path / "b")]) == 0
     for name in ("trades.csv", "metrics.json", "equity.csv", "decisions.log"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+
+
+def test_data_mode_commands(tmp_path, capsys):
+    assert main(["--mode", "data", "describe"]) == 0
+    assert "VIX proxy until" in capsys.readouterr().out
+    assert main(["--mode", "data", "chain", "--date", "2018-03-01", "--dte-min", "30", "--dte-max", "40",
+                 "--format", "csv"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith("expiration,dte,strike,option_type,bid,ask,mid")
+    assert len(lines) > 100
+    assert main(["--mode", "data", "bars", "--date", "2018-07-03", "--format", "csv"]) == 0
+    assert len(capsys.readouterr().out.strip().splitlines()) == 1 + 42  # early close: 42 five-minute bars
+    assert main(["--mode", "data", "chain"]) == 2
+    assert "needs --date" in capsys.readouterr().err
+    out = tmp_path / "exp"
+    assert main(["--mode", "data", "export", "--start", "2018-03-01", "--end", "2018-03-02", "--out", str(out)]) == 0
+    assert (out / "manifest.json").is_file()
+
+
+def test_report_mode_needs_a_run_folder(capsys):
+    assert main(["--mode", "report"]) == 2
+    assert "--run" in capsys.readouterr().err
