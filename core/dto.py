@@ -128,6 +128,19 @@ class OptionQuote:
         if self.bid < 0:
             raise ValueError(f"negative bid for {self.contract.occ_symbol}: {self.bid}")
 
+    @property
+    def strike(self) -> float:
+        return self.contract.strike
+
+    @property
+    def right(self) -> OptionRight:
+        return self.contract.right
+
+    @property
+    def rel_spread(self) -> float:
+        """(ask - bid) / mid; infinite for a zero mid."""
+        return (self.ask - self.bid) / self.mid if self.mid > 0 else float("inf")
+
 
 @dataclass(frozen=True, slots=True, eq=False)
 class ExpirySlice:
@@ -176,8 +189,10 @@ class ExpirySlice:
 
     def quote(self, strike: float, right: OptionRight, underlying: str, ts: dt.datetime) -> OptionQuote | None:
         i = self.index_of(strike)
-        if i < 0:
-            return None
+        return self.quote_at(i, right, underlying, ts) if i >= 0 else None
+
+    def quote_at(self, i: int, right: OptionRight, underlying: str, ts: dt.datetime) -> OptionQuote:
+        """The quote at strike index ``i``."""
         a = self.side_arrays(right)
         bid, ask = float(a["bid"][i]), float(a["ask"][i])
         return OptionQuote(

@@ -9,8 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ import pandas as pd
 
 from analytics.attribution import factor_attribution
 from analytics.metrics import compute_metrics, daily_closes
+from core.atomic import atomic_dir
 from core.backtest import BacktestResult
 from core.broker import ClosedTrade
 from core.dto import LegName
@@ -167,17 +166,8 @@ def _json_default(obj: Any) -> Any:
 def write_outputs(result: BacktestResult, out: str | None = None) -> Path:
     """Write every output file; returns the run folder."""
     target = Path(out or result.cfg.run.out or REPO_ROOT / "reports" / run_id(result))
-    tmp = target.parent / f".{target.name}.tmp{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
+    with atomic_dir(target) as tmp:
         _write_all(result, tmp, target.name)
-        if target.exists():
-            shutil.rmtree(target)
-        tmp.rename(target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return target
 
 

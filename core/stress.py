@@ -28,8 +28,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-import os
-import shutil
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -39,6 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.atomic import atomic_dir
 from core.backtest import BacktestResult, build_features, load_inputs, run_backtest
 from core.config import AppConfig
 from core.dto import (
@@ -364,19 +363,9 @@ def long_table(payload: Mapping[str, Any]) -> pd.DataFrame:
 def write_report(payload: Mapping[str, Any], out_dir: Path) -> Path:
     """Write ``stress_report.csv`` and ``.json`` into a temporary folder, then rename it to ``out_dir``."""
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.parent / f".{out_dir.name}.tmp{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
+    with atomic_dir(out_dir) as tmp:
         long_table(payload).to_csv(tmp / "stress_report.csv", index=False)
         (tmp / "stress_report.json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        tmp.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out_dir
 
 

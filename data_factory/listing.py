@@ -28,6 +28,8 @@ import math
 
 import numpy as np
 
+from data_factory import calendar
+
 WEEKLY_START = dt.date(2005, 10, 28)
 WEDNESDAY_START = dt.date(2016, 2, 23)
 MONDAY_START = dt.date(2016, 8, 15)
@@ -38,16 +40,13 @@ SHORT_WINDOW_DAYS = 21
 DAILY_WINDOW_DAYS = 14
 FINE_BAND = 0.15  # $1 strikes within +-15% of spot
 OUTER_BAND = 0.50  # $5 strikes out to +-50% of spot
-_CAL_START, _CAL_END = dt.date(1990, 1, 1), dt.date(2035, 12, 31)
+_CAL_START, _CAL_END = calendar.CALENDAR_FIRST, calendar.CALENDAR_LAST
 
 
 @functools.lru_cache(maxsize=1)
 def _nyse_sessions() -> np.ndarray:
-    """Sorted XNYS session dates 1990-2035 as ``datetime64[D]`` (built once)."""
-    import exchange_calendars as xcals
-
-    cal = xcals.get_calendar("XNYS", start=_CAL_START.isoformat(), end=_CAL_END.isoformat())
-    return cal.sessions.values.astype("datetime64[D]")
+    """Sorted XNYS session dates of the project calendar as ``datetime64[D]`` (built once)."""
+    return calendar.sessions(_CAL_START, _CAL_END).values.astype("datetime64[D]")
 
 
 def is_session(day: dt.date) -> bool:

@@ -102,7 +102,7 @@ def choose_condor(view: EntryView, cfg: AppConfig) -> tuple[CondorCandidate | No
             if put_extra:
                 reasons.append(f"{sl.expiry}: skew {skew.skew:.3f} steep, put wing +${put_extra:g}")
         cand, why = build_condor(sl, s.effective_target_delta, s.delta_low, s.delta_high,
-                                 s.wing_min, s.wing_max, put_extra)
+                                 s.wing_min, s.wing_max, put_extra, s.underlying, view.ts)
         if cand is None:
             reasons.append(why)
             continue

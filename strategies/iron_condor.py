@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.dto import ExpirySlice, LegName, OptionRight
+from core.dto import ExpirySlice, LegName, OptionQuote, OptionRight
+from strategies.scoring import breach_probability
 
 
 def condor_max_loss(put_width: float, call_width: float, credit: float) -> float:
@@ -33,34 +34,10 @@ def condor_breakevens(short_put: float, short_call: float, credit: float) -> tup
 
 
 @dataclass(frozen=True, slots=True)
-class LegQuote:
-    strike: float
-    right: OptionRight
-    bid: float
-    ask: float
-    iv: float
-    delta: float
-    gamma: float
-    theta: float
-    vega: float
-    volume: float
-    open_interest: float
-
-    @property
-    def mid(self) -> float:
-        return 0.5 * (self.bid + self.ask)
-
-    @property
-    def rel_spread(self) -> float:
-        mid = self.mid
-        return (self.ask - self.bid) / mid if mid > 0 else float("inf")
-
-
-@dataclass(frozen=True, slots=True)
 class CondorCandidate:
     expiry: dt.date
     dte: int
-    legs: dict[LegName, LegQuote]
+    legs: dict[LegName, OptionQuote]
 
     @property
     def put_width(self) -> float:
@@ -91,7 +68,7 @@ class CondorCandidate:
     @property
     def breach_probability(self) -> float:
         """Probability that either short strike finishes in the money, from the short deltas."""
-        return abs(self.legs[LegName.SHORT_PUT].delta) + abs(self.legs[LegName.SHORT_CALL].delta)
+        return float(breach_probability(self.legs[LegName.SHORT_PUT].delta, self.legs[LegName.SHORT_CALL].delta))
 
     def net_greek(self, name: str) -> float:
         """Per-share Greek of one condor unit (short legs count negative)."""
@@ -109,13 +86,6 @@ def _nearest_in_band(abs_delta: np.ndarray, target: float, low: float, high: flo
     return best
 
 
-def _leg(sl: ExpirySlice, i: int, right: OptionRight) -> LegQuote:
-    a = sl.side_arrays(right)
-    return LegQuote(float(sl.strikes[i]), right, float(a["bid"][i]), float(a["ask"][i]), float(a["iv"][i]),
-                    float(a["delta"][i]), float(a["gamma"][i]), float(a["theta"][i]), float(a["vega"][i]),
-                    float(a["volume"][i]), float(a["oi"][i]))
-
-
 def build_condor(
     sl: ExpirySlice,
     target_delta: float,
@@ -124,6 +94,8 @@ def build_condor(
     wing_min: float,
     wing_max: float,
     put_wing_extra: float = 0.0,
+    underlying: str = "SPY",
+    ts: dt.datetime = dt.datetime(1970, 1, 1, tzinfo=dt.UTC),
 ) -> tuple[CondorCandidate | None, str]:
     """The condor of this expiry, or ``(None, reason)`` saying why none fits."""
     strikes = sl.strikes
@@ -146,10 +118,10 @@ def build_condor(
     if put_w > put_max + 1e-9 or call_w > wing_max + 1e-9:
         return None, f"{sl.expiry}: nearest wings {put_w:g}/{call_w:g} wider than wing-max {wing_max:g}"
     legs = {
-        LegName.SHORT_PUT: _leg(sl, ip, OptionRight.PUT),
-        LegName.LONG_PUT: _leg(sl, jp, OptionRight.PUT),
-        LegName.SHORT_CALL: _leg(sl, ic, OptionRight.CALL),
-        LegName.LONG_CALL: _leg(sl, jc, OptionRight.CALL),
+        LegName.SHORT_PUT: sl.quote_at(ip, OptionRight.PUT, underlying, ts),
+        LegName.LONG_PUT: sl.quote_at(jp, OptionRight.PUT, underlying, ts),
+        LegName.SHORT_CALL: sl.quote_at(ic, OptionRight.CALL, underlying, ts),
+        LegName.LONG_CALL: sl.quote_at(jc, OptionRight.CALL, underlying, ts),
     }
     return CondorCandidate(sl.expiry, sl.dte, legs), "ok"
 
