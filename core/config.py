@@ -234,6 +234,7 @@ class RiskConfig(_Frozen):
     max_account_risk_per_trade: float = Field(0.02, gt=0.0, le=1.0)
     flatten_on_drawdown: bool = False
     gamma_dte_days: int = Field(7, ge=0, le=60, description="positions this close to expiry face the gamma cap")
+    beta_to_spy: float = Field(1.0, gt=-5.0, le=5.0, description="beta of the underlying to SPY (greeks.csv)")
     max_near_expiry_gamma: float = Field(25.0, gt=0.0)
 
 

@@ -22,6 +22,7 @@ from core.atomic import atomic_dir
 from core.backtest import BacktestResult
 from core.broker import ClosedTrade
 from core.dto import LegName
+from risk.greeks import beta_weighted_delta
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 _LEGS = (LegName.LONG_PUT, LegName.SHORT_PUT, LegName.SHORT_CALL, LegName.LONG_CALL)
@@ -81,7 +82,7 @@ def trades_frame(trades: list[ClosedTrade]) -> pd.DataFrame:
 ENTRY_FEATURE_COLUMNS = (
     "vix", "iv_rank", "regime_code", "mtf_consensus", "fuzzy_confidence", "sigma_star",
     "mu_mtf", "mu_iv_rank", "mu_vix", "mu_rsi", "mu_adx", "mu_bollinger", "mu_stochastic", "mu_psar", "mu_volume",
-    "mu_sma_distance", "rsi", "adx", "bb_position", "bb_width", "stoch_k", "psar_pos", "volume_ratio",
+    "mu_sma_distance", "rsi", "adx", "bb_position", "bb_width", "stoch_k", "psar_p", "volume_ratio",
     "sma_distance", "neural_prob_neutral", "neural_confidence",
 )
 
@@ -97,8 +98,11 @@ def equity_frame(result: BacktestResult) -> pd.DataFrame:
 def greeks_frame(result: BacktestResult) -> pd.DataFrame:
     rec, first = result.driver.rec, result.inputs.first_bar
     g = rec.greeks[first:]
+    close = result.inputs.bars["close"].to_numpy(float)[first:]
+    # the underlying is SPY-like in every shipped source: its own close is the SPY price
+    bw = beta_weighted_delta(g[:, 0], close, result.cfg.risk.beta_to_spy, close)
     return pd.DataFrame({"timestamp": [t.isoformat() for t in result.traded_index], "delta": g[:, 0],
-                         "gamma": g[:, 1], "vega": g[:, 2], "theta": g[:, 3]})
+                         "gamma": g[:, 1], "vega": g[:, 2], "theta": g[:, 3], "beta_weighted_delta": bw})
 
 
 def metrics_of(result: BacktestResult, trades: pd.DataFrame) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from core.dto import CONTRACT_MULTIPLIER, Leg, Position
 
@@ -104,8 +105,9 @@ def portfolio_greeks(
     return total
 
 
-def beta_weighted_delta(delta: float, price: float, beta: float, spy_price: float) -> float:
-    """Delta in SPY shares: ``delta * beta * price / spy_price`` (dollar-delta equivalent)."""
-    if spy_price <= 0:
-        raise ValueError(f"spy_price must be positive, got {spy_price}")
-    return delta * beta * price / spy_price
+def beta_weighted_delta(delta: ArrayLike, price: ArrayLike, beta: float, spy_price: ArrayLike) -> np.ndarray:
+    """Delta in SPY shares: ``delta * beta * price / spy_price`` (dollar-delta equivalent); broadcasts."""
+    spy = np.asarray(spy_price, dtype=float)
+    if np.any(spy <= 0):
+        raise ValueError(f"spy_price must be positive, got min {float(spy.min())}")
+    return np.asarray(delta, dtype=float) * beta * np.asarray(price, dtype=float) / spy

@@ -124,3 +124,12 @@ def test_data_mode_commands(tmp_path, capsys):
 def test_report_mode_needs_a_run_folder(capsys):
     assert main(["--mode", "report"]) == 2
     assert "--run" in capsys.readouterr().err
+
+
+def test_synthetic_source_runs_the_same_backtest(tmp_path):
+    out = tmp_path / "syn"
+    assert main(["--mode", "backtest", "--data-source", "synthetic", "--bt-start", "2018-03-01", "--bt-end",
+                 "2018-05-31", "--no-progress", "--no-plot", "--out", str(out)]) == 0
+    run = json.loads((out / "run.json").read_text())
+    assert run["data"]["name"] == "synthetic"
+    assert json.loads((out / "metrics.json").read_text())["trades"] > 0
