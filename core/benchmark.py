@@ -106,6 +106,10 @@ def run_benchmark(cfg: AppConfig, out: Path | None = None) -> dict[str, Any]:
     tmp.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     tmp.replace(path)
     payload["path"] = str(path)
+    if not cfg.run.no_plot:
+        from core.report_extra import build_benchmark_report
+
+        payload["pdf"] = str(build_benchmark_report(path))
     return payload
 
 

@@ -127,7 +127,8 @@ def load_run(run_dir: Path | str) -> RunFiles:
 
 
 def format_usd(value: float) -> str:
-    """``-$1,234.56`` / ``$1,234.56``."""
+    """``-$1,234.56`` / ``$1,234.56`` (a value that rounds to zero prints ``$0.00``, never ``$-0.00``)."""
+    value = round(value, 2) + 0.0
     return f"-${abs(value):,.2f}" if value < 0 else f"${value:,.2f}"
 
 

@@ -1,18 +1,15 @@
 """PDF reports of a stress run and of the benchmark, rebuilt from their saved JSON alone.
 
-``build_stress_report(stress_dir)`` reads ``stress_report.json`` (written by ``core.stress``)
-and writes ``stress_report.pdf`` beside it with the sections Stress identity, Scenario
-revaluation, Historical windows and Parameter sensitivity.  ``build_benchmark_report(json)``
-turns ``reports/benchmark.json`` into a one-page ``benchmark.pdf``.  Styles, table builder,
-chart scaling and the outline-making document class come from ``core.report_pdf``; PNG
-rendering from ``core.charts``.  Dollar amounts use ``format_usd`` (``-$1,234.56``), so the
-text is a deterministic function of the JSON; each PDF is written under a temporary name and
-renamed into place.
+``build_stress_report`` turns ``stress_report.json`` (``core.stress``) into ``stress_report.pdf``
+beside it; ``build_benchmark_report`` turns ``benchmark.json`` into a one-page ``benchmark.pdf``.
+Styles, tables, chart scaling and the outlined document come from ``core.report_pdf``, PNG
+rendering from ``core.charts``.  The text is a deterministic function of the JSON (dollars via
+``format_usd`` rounded to cents) and each PDF is written under a temporary name, then renamed.
 
-The scenario chart compares the full revaluation ``dV = V(S1, sigma1, tau1) - V(S0, sigma0, tau0)``
-with the delta-gamma-vega(-theta) approximation of ``risk.scenarios``.  The defined-risk bound
-holds on the P&L from entry, ``V1 - V_entry >= -B``; on the chart's axis (P&L from today's
-marks ``V0``) it is the floor ``dV >= -B - (V0 - V_entry)``.
+The scenario chart sets the full revaluation ``dV = V(S1, sigma1, tau1) - V(S0, sigma0, tau0)``
+beside the delta-gamma-vega(-theta) approximation of ``risk.scenarios``.  The defined-risk bound
+holds on the P&L from entry, ``V1 - V_entry >= -B``; on the chart's axis (P&L from today's marks
+``V0``) it is the floor ``dV >= -B - (V0 - V_entry)``.
 """
 
 from __future__ import annotations
@@ -20,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import textwrap
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -34,7 +32,7 @@ from reportlab.platypus import Flowable, KeepInFrame, KeepTogether, Spacer, Tabl
 from core import charts
 from core.dto import DataError
 from core.report_data import format_usd
-from core.report_pdf import BODY, FRAME_WIDTH, H1, MARGIN, SMALL, TITLE, _chart, _p, _ReportDoc, _table
+from core.report_pdf import FRAME_WIDTH, H1, MARGIN, SMALL, TITLE, _chart, _p, _ReportDoc, _table
 
 STRESS_JSON = "stress_report.json"
 STRESS_PDF = "stress_report.pdf"
@@ -57,8 +55,8 @@ def fmt_num(value: Any, digits: int = 2) -> str:
 
 
 def fmt_usd(value: Any) -> str:
-    """``format_usd`` with ``n/a`` for None."""
-    return "n/a" if value is None else format_usd(float(value))
+    """``format_usd`` of the value rounded to cents (so -0.001 and -0.0 read ``$0.00``); ``n/a`` for None."""
+    return "n/a" if value is None else format_usd(round(float(value), 2) + 0.0)
 
 
 def fmt_pct(value: Any) -> str:
@@ -145,7 +143,7 @@ def scenario_png(scenarios: Sequence[Mapping[str, Any]], loss_floor: float) -> b
     ax.bar(pos + 0.19, approx, 0.38, color="#e6a23c", label="delta-gamma-vega approximation")
     ax.axhline(loss_floor, color=charts.RED, ls="--", lw=1.1, label=f"max-loss bound ({format_usd(loss_floor)})")
     ax.axhline(0.0, color="black", lw=0.6)
-    ax.set_xticks(pos, names)
+    ax.set_xticks(pos, [textwrap.fill(n.replace("_", " "), 12) for n in names])
     ax.set_ylabel("P&L from today's marks ($)")
     ax.set_ylim(min(loss_floor, full.min(), approx.min()) * 1.12, max(0.0, full.max(), approx.max()) * 1.15 + 1.0)
     ax.set_title("Scenario P&L: full revaluation vs Greek approximation")
@@ -168,17 +166,20 @@ def tornado_png(rows: Sequence[Mapping[str, Any]]) -> bytes | None:
     names = sorted(params, key=lambda n: -spread[n])
     fig, ax = plt.subplots(figsize=(charts.WIDTH_IN, 0.9 + 0.45 * len(names)))
     for offset, direction, color in ((-0.19, "down", "#5b8cc0"), (0.19, "up", "#e6a23c")):
+        label: str | None = f"one step {direction}"
         for i, name in enumerate(names):
             row = params[name].get(direction, {})
             change = row.get("net_profit_change")
             if change is None:
-                ax.text(0.0, i + offset, f" {direction}: skipped", va="center", fontsize=6, color=charts.GREY)
+                ax.text(0.0, i + offset, f" {direction}: skipped", va="center", fontsize=6, color=charts.GREY,
+                        style="italic")
                 continue
-            ax.barh(i + offset, change, 0.38, color=color, label=direction if i == 0 else None)
+            ax.barh(i + offset, change, 0.38, color=color, label=label)
+            label = None
             ax.text(change, i + offset, f" {row.get('value'):g} ", va="center", fontsize=6,
                     ha="left" if change >= 0 else "right")
     ax.set_yticks(range(len(names)), names)
-    ax.invert_yaxis()
+    ax.set_ylim(len(names) - 0.4, -0.6)  # top to bottom, room for the "skipped" notes
     ax.axvline(0.0, color="black", lw=0.8)
     ax.margins(x=0.18)
     ax.set_xlabel("net profit change vs the base run ($); bar labels: the parameter value")
@@ -202,20 +203,242 @@ def benchmark_png(workloads: Sequence[Mapping[str, Any]]) -> bytes | None:
     pos = np.arange(len(rows))
     fig, ax = plt.subplots(figsize=(charts.WIDTH_IN, 0.9 + 0.4 * len(rows)))
     ax.barh(pos, values, color=[charts.GREY if w.get("target") == "reference" else charts.BLUE for w in rows])
-    for i, w in enumerate(rows):
-        ax.text(values[i], i, f" {values[i]:.3f} s ({float(w['ratio_vs_plain']):.2f}x plain)", va="center",
-                fontsize=7)
     ticks = [(i, x) for i, x in enumerate(target_x) if x is not None]
     for k, (i, x) in enumerate(ticks):
-        ax.plot([x, x], [i - 0.4, i + 0.4], color=charts.RED, lw=1.5, label="target" if k == 0 else None)
+        ax.plot([x, x], [i - 0.4, i + 0.4], color=charts.RED, lw=1.5, label="target (x plain)" if k == 0 else None)
     if plain is not None:
         ax.axvline(plain, color="black", ls="--", lw=0.8, label="plain Backtrader")
+    for i, w in enumerate(rows):  # label right of the bar, the plain line and the target tick
+        x = max(values[i], plain or 0.0, target_x[i] or 0.0)
+        ax.text(x, i, f"  {values[i]:.3f} s ({float(w['ratio_vs_plain']):.2f}x plain)", va="center", fontsize=7)
     ax.set_yticks(pos, [str(w["workload"]) for w in rows])
     ax.invert_yaxis()
-    ax.set_xlim(0.0, max([float(values.max()), *(x for _, x in ticks)]) * 1.45)
+    ax.set_xlim(0.0, max([float(values.max()), *(x for _, x in ticks)]) * 1.6)
     ax.set_xlabel("seconds per 10k bars (lower is faster)")
     ax.set_title("Backtest throughput on the same bars")
     ax.grid(alpha=0.3, axis="x")
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.38), ncol=2, frameon=False)
     fig.tight_layout()
     return charts.png_bytes(fig)
+
+
+# --------------------------------------------------------------------------- stress sections
+
+
+def _vix_text(flags: Mapping[str, Any], as_of: str) -> str:
+    """Whether the VIX on the portfolio date is the modelled proxy (ISO dates compare as text)."""
+    until = flags.get("vix_proxy_until")
+    if not until:
+        return "real VIX throughout"
+    if as_of <= str(until):
+        return f"PROXY: VIX on the portfolio date {as_of} is the modelled (GARCH) proxy, used up to {until}"
+    return (f"real VIX on the portfolio date {as_of} (the source uses a modelled proxy up to {until}; "
+            "historical windows before that are flagged PROXY)")
+
+
+PORTFOLIO_KINDS = {"open_positions": "positions the configured backtest holds at the close",
+                   "standard_condor": "standard 16-delta iron condor at the close"}
+
+
+def _identity(payload: Mapping[str, Any]) -> list[Flowable]:
+    """Portfolio description, data flags, config hash, seed, code revision and the positions held."""
+    run, port, flags = payload["run"], payload["portfolio"], payload["data_flags"]
+    kind = PORTFOLIO_KINDS.get(port.get("kind"), str(port.get("kind")))
+    rows = [
+        ("Portfolio", f"{kind} of {port.get('as_of', '?')} ({len(port.get('positions', []))} position(s))"),
+        ("Market at marks", f"{port.get('timestamp', '?')}: spot {fmt_num(port.get('spot'))}, ATM IV "
+                            f"{fmt_num(port.get('atm_iv'), 4)}, rate {fmt_num(port.get('rate'), 4)}, dividend yield "
+                            f"{fmt_num(port.get('dividend_yield'), 4)}"),
+        ("Entry value", f"{fmt_usd(port.get('entry_value'))} (minus the credits received); max-loss bound "
+                        f"{fmt_usd(port.get('max_loss_bound'))} = sum (widest wing - credit) x 100 x contracts"),
+        ("Data source", f"{flags.get('source', '?')} ({run.get('data', {}).get('underlying', 'SPY')})"),
+        ("VIX", _vix_text(flags, str(port.get("as_of", "")))),
+        ("Intraday bars", "SYNTHESISED from real daily OHLCV (not observed intraday prices)"
+         if flags.get("intraday_synthetic") else "observed intraday bars"),
+        ("Option chains", "MODELLED from a volatility surface (not observed quotes)"
+         if flags.get("chains_modelled") else "observed quotes"),
+        ("Config hash", str(run.get("config_hash", "?"))), ("Seed", str(run.get("seed", "?"))),
+        ("Code revision", str(run.get("code_revision", "?"))),
+    ]
+    head = ["position", "expiry", "qty", "long put", "short put", "short call", "long call", "credit", "max loss"]
+    pos_rows: list[list[Any]] = [head]
+    for p in port.get("positions", []):
+        pos_rows.append([p.get("position_id", "?"), p.get("expiry", "?"), p.get("contracts", "?"),
+                         *(fmt_num(p.get(k)) for k in ("long_put", "short_put", "short_call", "long_call")),
+                         fmt_num(p.get("credit"), 3), fmt_usd(p.get("max_loss_bound"))])
+    notes = [_p(f"- {n}", SMALL) for n in run.get("data", {}).get("notes", [])]
+    return [_p("Quantor-MTFuzz stress report", TITLE), _p("Stress identity", H1), _key_value_table(rows),
+            Spacer(1, 6), _table(pos_rows, [80, 58, 28, 52, 52, 56, 52, 44, 60], font=7.5, left=(0, 1)),
+            _p("Strikes in $; credit in $ per share; max loss in $ for the position (the bound above).", SMALL),
+            *([Spacer(1, 3), _p("Data notes:", SMALL), *notes] if notes else [])]
+
+
+SCENARIO_HEAD = ["scenario", "spot\nafter", "full\nreval.", "approx.", "error", "delta\nterm", "gamma\nterm",
+                 "vega\nterm", "theta\nterm", "P&L from\nentry", "within\nbound"]
+SCENARIO_WIDTHS = [78, 40, 50, 50, 46, 46, 46, 46, 40, 50, 31]
+
+
+def scenario_rows(scenarios: Sequence[Mapping[str, Any]]) -> list[list[str]]:
+    """Table rows of the scenarios: spot to 2 decimals, every P&L through ``format_usd``."""
+    rows = []
+    for s in scenarios:
+        rows.append([str(s.get("scenario")), fmt_num(s.get("spot_new")),
+                     *(fmt_usd(s.get(k)) for k in ("pnl_full", "pnl_approx", "approx_error", "pnl_delta", "pnl_gamma",
+                                                   "pnl_vega", "pnl_theta", "pnl_from_entry")),
+                     fmt_num(s.get("within_bound"))])
+    return rows
+
+
+def _scenarios(payload: Mapping[str, Any]) -> list[Flowable]:
+    port, scenarios = payload["portfolio"], payload["scenarios"]
+    head = _p("Scenario revaluation", H1)
+    if not scenarios:
+        return [head, _p("No scenarios were revalued in this stress run.")]
+    bound, entry = port.get("max_loss_bound") or 0.0, port.get("entry_value") or 0.0
+    value_now = scenarios[0].get("value", entry)
+    floor = -bound - (value_now - entry)
+    breaches = [str(s["scenario"]) for s in scenarios if s.get("within_bound") is False]
+    verdict = (f"Every scenario stays within the max-loss bound of {fmt_usd(bound)} from entry." if not breaches
+               else f"BOUND BREACHED in: {', '.join(breaches)} (check the chain marks).")
+    note = (f"Dollars for the whole book. Full revaluation: BSM at the shocked spot and IVs minus today's value "
+            f"{fmt_usd(value_now)}; approximation: delta + gamma + vega + theta terms at today's Greeks; error = "
+            f"approximation - full. P&L from entry is measured from the entry value {fmt_usd(entry)}; on the chart "
+            f"(P&L from today's marks) the bound sits at {fmt_usd(floor)}. {verdict}")
+    table = _table([SCENARIO_HEAD, *scenario_rows(scenarios)], SCENARIO_WIDTHS, font=7)
+    return [head, KeepTogether([_chart(scenario_png(scenarios, floor), "No scenario to chart."), _p(note, SMALL)]),
+            Spacer(1, 4), KeepTogether([table])]  # a short table: never split over pages
+
+
+REPLAY_HEAD = ["window", "start", "end", "net profit", "max DD", "max DD\n%", "trades", "win\nrate", "worst\ntrade",
+               "VIX\nmin-max", "VIX\nsource"]
+REPLAY_WIDTHS = [62, 50, 50, 52, 52, 38, 30, 38, 48, 58, 40]
+
+
+def _historical(payload: Mapping[str, Any]) -> list[Flowable]:
+    head = _p("Historical windows", H1)
+    windows = payload["historical"]
+    if not windows:
+        return [head, _p("No historical windows were replayed in this stress run.")]
+    rows: list[list[Any]] = [REPLAY_HEAD]
+    skipped = []
+    for w in windows:
+        if w.get("status") != "ok":
+            skipped.append(len(rows))
+            rows.append([w.get("window", "?"), w.get("start", "?"), w.get("end", "?"),
+                         _p(str(w.get("status", "skipped")), SMALL), *[""] * 7])
+            continue
+        vix = f"{fmt_num(w.get('vix_min'), 1)}-{fmt_num(w.get('vix_max'), 1)}"
+        rows.append([w.get("window"), w.get("start"), w.get("end"), fmt_usd(w.get("net_profit")),
+                     fmt_usd(w.get("max_drawdown")), fmt_pct(w.get("max_drawdown_pct")), fmt_num(w.get("trades"), 0),
+                     fmt_pct(w.get("win_rate")), fmt_usd(w.get("worst_trade")), vix,
+                     "PROXY" if w.get("vix_proxy") else "real"])
+    synthetic = any(w.get("intraday_synthetic") for w in windows)
+    note = ("One backtest of the configured strategy per window. VIX = PROXY: the window's VIX is (partly) the "
+            "modelled GARCH proxy, not observed. " + ("Intraday bars are synthesised from daily OHLCV in every "
+                                                       "window." if synthetic else ""))
+    return [head, _span_skipped(_table(rows, REPLAY_WIDTHS, font=7, left=(0, 1, 2)), skipped, 3), Spacer(1, 3),
+            _p(note, SMALL)]
+
+
+SENS_HEAD = ["parameter", "step", "value", "net profit", "change", "max DD", "max DD\n%", "trades", "win\nrate",
+             "worst\ntrade"]
+SENS_WIDTHS = [104, 32, 56, 54, 54, 54, 40, 32, 40, 52]
+
+
+def _sens_value(r: Mapping[str, Any]) -> str:
+    if r.get("parameter") == "base":
+        return "config"
+    base, value = r.get("base_value"), r.get("value")
+    return f"{base:g} -> {value:g}" if base is not None and value is not None else str(value)
+
+
+def _sensitivity(payload: Mapping[str, Any]) -> list[Flowable]:
+    head = _p("Parameter sensitivity", H1)
+    sens = payload["sensitivity"]
+    if not sens:
+        return [head, _p("Sensitivity runs were not part of this stress run.")]
+    rows: list[list[Any]] = [SENS_HEAD]
+    skipped = []
+    for r in sens:
+        start = [r.get("parameter", "?"), r.get("direction", "?"), _sens_value(r)]
+        if r.get("status") != "ok":
+            skipped.append(len(rows))
+            rows.append([*start, _p(str(r.get("status", "skipped")), SMALL), *[""] * 6])
+            continue
+        change = "-" if r.get("parameter") == "base" else fmt_usd(r.get("net_profit_change"))
+        rows.append([*start, fmt_usd(r.get("net_profit")), change, fmt_usd(r.get("max_drawdown")),
+                     fmt_pct(r.get("max_drawdown_pct")), fmt_num(r.get("trades"), 0), fmt_pct(r.get("win_rate")),
+                     fmt_usd(r.get("worst_trade"))])
+    base: Mapping[str, Any] = next((r for r in sens if r.get("parameter") == "base"), {})
+    note = (f"Each parameter one grid step down and up around the config, all else fixed, on {base.get('start', '?')} "
+            f"to {base.get('end', '?')}; change = net profit minus the base run's. A value the config rejects is "
+            "skipped with its reason.")
+    chart = _chart(tornado_png(sens), "No sensitivity run completed, so there is no change to chart.")
+    return [head, KeepTogether([chart, _p(note, SMALL)]), Spacer(1, 4),
+            _span_skipped(_table(rows, SENS_WIDTHS, font=7, left=(0, 1, 2)), skipped, 3)]
+
+
+STRESS_BUILDERS: tuple[Callable[[Mapping[str, Any]], list[Flowable]], ...] = (_identity, _scenarios, _historical,
+                                                                              _sensitivity)
+
+
+def build_stress_report(stress_dir: Path | str) -> Path:
+    """Write ``<stress_dir>/stress_report.pdf`` from its ``stress_report.json``; returns the PDF path."""
+    folder = Path(stress_dir)
+    payload = load_stress(folder)
+    story: list[Flowable] = []
+    for section in STRESS_BUILDERS:
+        story += section(payload)
+    port = payload["portfolio"]
+    label = f"stress {port.get('as_of', '?')} {payload['run'].get('config_hash', '')}".strip()
+    return write_pdf(story, folder / STRESS_PDF, f"Stress report {port.get('as_of', '')}", label)
+
+
+# --------------------------------------------------------------------------- benchmark
+
+
+BENCH_HEAD = ["workload", "seconds", "s / 10k\nbars", "bars / s", "x plain", "figure", "target"]
+BENCH_WIDTHS = [150, 42, 44, 48, 36, 123, 80]
+
+
+def benchmark_rows(workloads: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
+    """Table rows: seconds to 3 decimals, s / 10k bars to 4, bars / s to 0, ratio to 3; blank when absent."""
+    def num(w: Mapping[str, Any], key: str, digits: int) -> str:
+        return "" if w.get(key) is None else fmt_num(float(w[key]), digits)
+
+    return [[_p(str(w.get("workload", "?")), SMALL), num(w, "seconds", 3), num(w, "seconds_per_10k_bars", 4),
+             num(w, "bars_per_second", 0), num(w, "ratio_vs_plain", 3), _p(str(w.get("figure", "")), SMALL),
+             _p(str(w.get("target", "")), SMALL)] for w in workloads]
+
+
+def load_benchmark(path: Path) -> dict[str, Any]:
+    """``benchmark.json`` with a list of workloads, each naming its workload; DataError otherwise."""
+    remedy = "rerun `python core/main.py --mode benchmark` to rewrite it"
+    data = _read_json(path, "benchmark result", remedy)
+    workloads = data.get("workloads")
+    if not isinstance(workloads, list) or not all(isinstance(w, dict) and "workload" in w for w in workloads):
+        raise DataError(f"{path} lacks a 'workloads' list of {{'workload': ...}} rows: {remedy}")
+    return data
+
+
+def build_benchmark_report(benchmark_json: Path | str, out_pdf: Path | str | None = None) -> Path:
+    """Write a one-page PDF of ``benchmark.json`` (default ``benchmark.pdf`` beside it); returns its path.
+
+    The page is shrunk to fit when the workload table is long, so it is always one page."""
+    path = Path(benchmark_json)
+    data = load_benchmark(path)
+    machine = data.get("machine", {})
+    facts = (f"Python {machine.get('python', '?')} on {machine.get('processor', '?')}; peak memory "
+             f"{fmt_num(data.get('peak_memory_mib_after_backtests'), 1)} MiB after the backtests, "
+             f"{fmt_num(data.get('peak_memory_mib'), 1)} MiB in all (resident set).")
+    note = ("Backtest workloads run on the same bars and are timed against plain Backtrader (SMA(20) + RSI(14)) in "
+            "the same process: the ratio 'x plain' survives a slower machine, absolute seconds do not. 'figure' "
+            "gives the throughput of workloads not measured in bars. Targets are the performance budget.")
+    chart = _chart(benchmark_png(data["workloads"]), "No backtest workload with a ratio to plain Backtrader.")
+    content = [_p("Quantor-MTFuzz benchmark", TITLE), _p(facts), Spacer(1, 4), chart, Spacer(1, 6),
+               _table([BENCH_HEAD, *benchmark_rows(data["workloads"])], BENCH_WIDTHS, font=7, left=(0, 5, 6)),
+               Spacer(1, 4), _p(note, SMALL)]
+    frame_height = A4[1] - MARGIN - BOTTOM_MARGIN - 12  # the frame's own padding
+    story: list[Flowable] = [KeepInFrame(FRAME_WIDTH, frame_height, content, mode="shrink")]
+    target = Path(out_pdf) if out_pdf is not None else path.with_suffix(".pdf")
+    return write_pdf(story, target, "Quantor-MTFuzz benchmark", path.name)

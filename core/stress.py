@@ -366,6 +366,9 @@ def write_report(payload: Mapping[str, Any], out_dir: Path) -> Path:
     with atomic_dir(out_dir) as tmp:
         long_table(payload).to_csv(tmp / "stress_report.csv", index=False)
         (tmp / "stress_report.json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+        from core.report_extra import build_stress_report
+
+        build_stress_report(tmp)
     return out_dir
 
 

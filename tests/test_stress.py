@@ -163,7 +163,7 @@ def test_param_step_neighbours():
 def test_stress_writes_both_report_files(book_report):
     _, report = book_report
     folder = Path(report["out_dir"])
-    assert sorted(p.name for p in folder.iterdir()) == ["stress_report.csv", "stress_report.json"]
+    assert sorted(p.name for p in folder.iterdir()) == ["stress_report.csv", "stress_report.json", "stress_report.pdf"]
     assert not list(folder.parent.glob(f".{folder.name}.tmp*"))
     table = pd.read_csv(folder / "stress_report.csv")
     assert list(table.columns) == ["section", "name", "metric", "value"]
