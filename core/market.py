@@ -40,6 +40,8 @@ def resolve_range(cfg: AppConfig, market: MarketSource) -> tuple[dt.date, dt.dat
         year = last.year if last >= dt.date(last.year, 12, 28) else last.year - 1
         start = max(dt.date(year, 1, 1), first)
         end = cfg.backtest.end or min(dt.date(year, 12, 31), last)
+        if start >= end:  # less than a full calendar year of data: use all of it
+            start, end = first, cfg.backtest.end or last
     for flag, day in (("--bt-start", start), ("--bt-end", end)):
         if not first <= day <= last:
             raise DataError(f"{flag} {day} is outside the {market.info.name} data ({first} to {last}); "
