@@ -14,7 +14,7 @@ import numpy as np
 from analytics.pricing import bsm_greeks
 
 
-def _inputs(n: int, seed: int) -> dict[str, np.ndarray]:
+def random_option_inputs(n: int, seed: int) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     S = rng.uniform(50.0, 500.0, n)
     days = rng.integers(1, 731, n)
@@ -62,7 +62,7 @@ def benchmark_pricing(n_vectorised: int = 1_000_000, n_quantlib: int = 20_000, s
     Returns ``numpy_options_per_s``, ``quantlib_options_per_s``, ``speedup`` (their ratio), the seconds and
     sizes behind them, and ``max_abs_price_diff`` between the two on the QuantLib subset.
     """
-    x = _inputs(max(n_vectorised, n_quantlib), seed)
+    x = random_option_inputs(max(n_vectorised, n_quantlib), seed)
     args = tuple(x[k][:n_vectorised] for k in ("S", "K", "T", "r", "q", "sigma", "is_call"))
     numpy_seconds = np.inf
     for _ in range(3):

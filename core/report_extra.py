@@ -15,7 +15,6 @@ holds on the P&L from entry, ``V1 - V_entry >= -B``; on the chart's axis (P&L fr
 from __future__ import annotations
 
 import json
-import os
 import re
 import textwrap
 from collections.abc import Callable, Mapping, Sequence
@@ -26,19 +25,17 @@ import matplotlib.pyplot as plt
 import numpy as np
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
-from reportlab.lib.units import inch
 from reportlab.platypus import Flowable, KeepInFrame, KeepTogether, Spacer, Table, TableStyle
 
 from core import charts
 from core.dto import DataError
 from core.report_data import format_usd
-from core.report_pdf import FRAME_WIDTH, H1, MARGIN, SMALL, TITLE, _chart, _p, _ReportDoc, _table
+from core.report_pdf import BOTTOM_MARGIN, FRAME_WIDTH, H1, MARGIN, SMALL, TITLE, _chart, _p, _table, write_pdf
 
 STRESS_JSON = "stress_report.json"
 STRESS_PDF = "stress_report.pdf"
 STRESS_KEYS = ("run", "portfolio", "scenarios", "historical", "sensitivity", "data_flags")
 STRESS_SECTIONS = ("Stress identity", "Scenario revaluation", "Historical windows", "Parameter sensitivity")
-BOTTOM_MARGIN = 0.6 * inch
 TARGET_X_PLAIN = re.compile(r"<=\s*([0-9.]+)\s*x\s*plain")
 
 
@@ -87,28 +84,6 @@ def load_stress(stress_dir: Path | str) -> dict[str, Any]:
     if missing or not isinstance(payload["scenarios"], list) or not isinstance(payload["portfolio"], dict):
         raise DataError(f"{folder / STRESS_JSON} lacks {', '.join(missing) or 'a valid scenarios list'}: {remedy}")
     return payload
-
-
-def write_pdf(story: list[Flowable], target: Path, title: str, footer: str) -> Path:
-    """Build ``story`` into ``target`` (A4, outline of H1 titles, invariant bytes) via a temporary file."""
-    tmp = target.parent / f".{target.name}.tmp{os.getpid()}"
-
-    def draw_footer(canvas, doc) -> None:
-        canvas.saveState()
-        canvas.setFont("Helvetica", 7)
-        canvas.drawString(MARGIN, 0.3 * inch, f"Quantor-MTFuzz - {footer}")
-        canvas.drawRightString(A4[0] - MARGIN, 0.3 * inch, f"page {doc.page}")
-        canvas.restoreState()
-
-    doc = _ReportDoc(str(tmp), pagesize=A4, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN,
-                     bottomMargin=BOTTOM_MARGIN, title=title, author="Quantor-MTFuzz", invariant=True)
-    doc._outline_keys = []
-    try:
-        doc.build(story, onFirstPage=draw_footer, onLaterPages=draw_footer)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return target
 
 
 def _key_value_table(rows: Sequence[tuple[str, str]], key_width: float = 110) -> Table:

@@ -369,30 +369,37 @@ class _ReportDoc(SimpleDocTemplate):
             self.canv.addOutlineEntry(flowable.getPlainText(), key, level=0)
 
 
-def build_report(run_dir: Path | str, out_name: str = "report.pdf") -> Path:
-    """Build ``<run_dir>/<out_name>`` from the saved run files; returns its path."""
-    run = load_run(run_dir)
-    target = run.folder / out_name
-    tmp = run.folder / f".{out_name}.tmp{os.getpid()}"
-    run_id = str(run.run.get("run_id", run.folder.name))
+BOTTOM_MARGIN = 0.6 * inch
 
-    def footer(canvas, doc) -> None:
+
+def write_pdf(story: list[Flowable], target: Path, title: str, footer: str) -> Path:
+    """Build ``story`` into ``target`` (A4, outline of H1 titles, invariant bytes) via a temporary file."""
+    tmp = target.parent / f".{target.name}.tmp{os.getpid()}"
+
+    def draw_footer(canvas, doc) -> None:
         canvas.saveState()
         canvas.setFont("Helvetica", 7)
-        canvas.drawString(MARGIN, 0.3 * inch, f"Quantor-MTFuzz - {run_id}")
+        canvas.drawString(MARGIN, 0.3 * inch, f"Quantor-MTFuzz - {footer}")
         canvas.drawRightString(A4[0] - MARGIN, 0.3 * inch, f"page {doc.page}")
         canvas.restoreState()
 
     doc = _ReportDoc(str(tmp), pagesize=A4, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN,
-                     bottomMargin=0.6 * inch, title=f"Backtest report {run_id}", author="Quantor-MTFuzz",
-                     invariant=True)
+                     bottomMargin=BOTTOM_MARGIN, title=title, author="Quantor-MTFuzz", invariant=True)
     doc._outline_keys = []
     try:
-        doc.build(report_story(run), onFirstPage=footer, onLaterPages=footer)
+        doc.build(story, onFirstPage=draw_footer, onLaterPages=draw_footer)
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
     return target
+
+
+def build_report(run_dir: Path | str, out_name: str = "report.pdf") -> Path:
+    """Build ``<run_dir>/<out_name>`` from the saved run files; returns its path."""
+    run = load_run(run_dir)
+    run_id = str(run.run.get("run_id", run.folder.name))
+    return write_pdf(report_story(run), run.folder / out_name, f"Backtest report {run_id}", run_id)
+
 
 
 def run_report_cli(run_dir: str) -> int:

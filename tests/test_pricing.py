@@ -22,6 +22,7 @@ from analytics.pricing import (
     implied_vol_with_reason,
     parity_gap,
 )
+from core.bench_pricing import random_option_inputs
 from core.dto import ConfigError
 
 N_POINTS = 1000
@@ -31,14 +32,8 @@ DC = ql.Actual365Fixed()
 
 
 def _random_points(n: int, seed: int) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    S = rng.uniform(50.0, 500.0, n)
-    days = rng.integers(1, 731, n)
-    return {
-        "S": S, "K": S * rng.uniform(0.5, 1.5, n), "days": days, "T": days / 365.0,
-        "r": rng.uniform(0.0, 0.06, n), "q": rng.uniform(0.0, 0.03, n),
-        "sigma": rng.uniform(0.05, 1.5, n), "is_call": rng.random(n) < 0.5,
-    }
+    """The benchmark's seeded sampler: S 50-500, K/S 0.5-1.5, 1 day-2 years, r 0-6%, q 0-3%, vol 5-150%."""
+    return random_option_inputs(n, seed)
 
 
 def _ql_option(S, K, days, r, q, sigma, is_call, american):  # noqa: ANN001, ANN202 - QuantLib objects
