@@ -83,7 +83,8 @@ class BacktestDriver:
         self.last_of_day = np.r_[self.dates[1:] != self.dates[:-1], True] if n else np.array([], bool)
         h, m = (int(x) for x in bt.entry_time.split(":"))
         self.entry_hhmm = h * 100 + m
-        self._pending_shares_sell = False
+        self._pending_delivery = 0.0  # assigned shares to sell at the next open
+        self._hedge_shares = 0.0  # shares held as a delta hedge
         days = sorted(set(self.dates.tolist()))
         self._next_session = dict(zip(days[:-1], days[1:], strict=True))
         self._book_greeks = BookGreeks()
@@ -154,13 +155,41 @@ class BacktestDriver:
         evaluate = self.cfg.backtest.entry_every_bar or self.hhmm[i] == self.entry_hhmm
         if evaluate and self._evaluate_entry(i, marks):
             marks = self._marks(i)
+        if self.cfg.hedge.enable_hedge:
+            self._hedge(i, marks)
         self._record(i, marks)
 
+    def _hedge(self, i: int, marks: Mapping[str, tuple[np.ndarray, ...]]) -> None:
+        """Delta hedge with shares (SPEC exit 6): when |book delta per contract| exceeds the
+        threshold, trade shares at the bar's close so the book's delta returns to ~0; unwind
+        the hedge when no option position is left."""
+        contracts = sum(op.position.qty for op in self.broker.positions.values())
+        if contracts == 0:
+            if self._hedge_shares:
+                self._trade_hedge(i, -self._hedge_shares, "unwind hedge: no open position")
+            return
+        option_delta = 0.0
+        for op in self.broker.positions.values():
+            w = np.array([leg.side.sign * leg.qty for leg in op.position.legs], float) * CONTRACT_MULTIPLIER
+            option_delta += float(w @ marks[op.pid][3])
+        per_contract = (option_delta + self._hedge_shares) / (CONTRACT_MULTIPLIER * contracts)
+        if abs(per_contract) > self.cfg.hedge.hedge_threshold:
+            target = -round(option_delta)
+            self._trade_hedge(i, target - self._hedge_shares,
+                              f"net delta {per_contract:+.3f} per contract beyond ±{self.cfg.hedge.hedge_threshold:g}")
+
+    def _trade_hedge(self, i: int, qty: float, why: str) -> None:
+        if qty == 0:
+            return
+        self.broker.trade_shares(self.index[i], qty, float(self.close[i]), "delta hedge")
+        self._hedge_shares += qty
+        self._log(i, "HEDGE", f"{qty:+.0f} shares at {self.close[i]:.2f} ({why}); hedge now {self._hedge_shares:+.0f}")
+
     def _start_day(self, i: int) -> None:
-        if self._pending_shares_sell and self.broker.shares:
-            self.broker.trade_shares(self.index[i], -self.broker.shares, self.open_[i], "flatten assigned shares")
-            self._log(i, "EXIT", f"sold assigned shares at open {self.open_[i]:.2f}")
-        self._pending_shares_sell = False
+        if self._pending_delivery:
+            self.broker.trade_shares(self.index[i], -self._pending_delivery, self.open_[i], "flatten assigned shares")
+            self._log(i, "EXIT", f"closed {self._pending_delivery:+.0f} assigned shares at open {self.open_[i]:.2f}")
+        self._pending_delivery = 0.0
         prev_equity = self.rec.equity[i - 1] if i > self.first_bar else self.broker.cash
         self.guard.start_day(float(prev_equity))
 
@@ -238,7 +267,7 @@ class BacktestDriver:
         if self.cfg.backtest.assignment_close == "same_close":
             self.broker.trade_shares(self.index[i], -shares, spot, "flatten at close")
         else:
-            self._pending_shares_sell = True
+            self._pending_delivery += shares
 
     def _risk_check(self, i: int):
         def check(cand: CondorCandidate, qty: int) -> tuple[int, tuple[str, ...]]:

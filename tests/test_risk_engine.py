@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 import numpy as np
+import pytest
 import pandas as pd
 
 from core.backtest import run_backtest
@@ -62,3 +63,24 @@ def test_greeks_recorded_every_bar_with_short_condor_signs():
     assert held.any()
     assert (g[held, 1] < 0).all() and (g[held, 2] < 0).all() and (g[held, 3] > 0).all()
     assert (g[~held] == 0).all()
+
+
+def test_delta_hedge_keeps_net_delta_per_contract_inside_the_threshold():
+    def price(idx: pd.DatetimeIndex) -> np.ndarray:  # a steady rally pushes the short call's delta up
+        return 250.0 * np.exp(0.004 * np.arange(len(idx)) / 78)
+
+    market = ScenarioMarket(path_bars(dt.date(2018, 3, 1), dt.date(2018, 3, 23), price), vix=15.0)
+    cfg = build_config(None, {**BASE, "backtest.end": "2018-03-23", "hedge.enable_hedge": True,
+                              "hedge.hedge_threshold": 0.05, "strategy.max_positions": 2})
+    res = run_backtest(cfg, market=market)
+    hedges = [x for x in res.driver.decisions if " HEDGE " in x]
+    assert hedges
+    idx = pd.DatetimeIndex(res.inputs.bars.index)
+    for line in hedges:
+        i = idx.get_loc(pd.Timestamp(line[:25]))
+        contracts = max(int(res.driver.rec.open_positions[i]), 1)  # every position here is one contract
+        # after the hedge trade the book delta (options + shares) is within one share per contract of zero
+        assert abs(res.driver.rec.greeks[i, 0]) <= 1.0 * contracts + 1e-9, line
+    broker = res.driver.broker
+    assert broker.shares == 0  # unwound by the end
+    assert broker.cash == pytest.approx(broker.start_cash + sum(e.amount for e in broker.ledger))
