@@ -6,8 +6,8 @@ from __future__ import annotations
 import datetime as dt
 
 import numpy as np
-import pytest
 import pandas as pd
+import pytest
 
 from core.backtest import run_backtest
 from core.config import build_config
