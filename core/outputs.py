@@ -182,8 +182,9 @@ def _write_all(result: BacktestResult, folder: Path, name: str) -> None:
     greeks_frame(result).to_csv(folder / "greeks.csv", index=False, float_format="%.6f")
     (folder / "decisions.log").write_text("\n".join(result.driver.decisions) + "\n", encoding="utf-8")
     metrics = metrics_of(result, trades)
-    metrics["stock_pnl"] = round(float(metrics["net_profit"] or 0.0) - float(trades["pnl"].sum() if len(trades) else 0.0),
-                                 6)  # delta hedges and assignment deliveries: equity change not in trades.csv
+    option_pnl = float(trades["pnl"].sum()) if len(trades) else 0.0
+    # delta hedges and assignment deliveries: the part of the equity change not in trades.csv
+    metrics["stock_pnl"] = round(float(metrics["net_profit"] or 0.0) - option_pnl, 6)
     metrics.update(risk_metrics(result, trades))
     _dump_json(folder / "metrics.json", metrics)
     factor_attribution(trades, seed=result.cfg.run.seed).to_csv(folder / "factor_attribution.csv", index=False,
