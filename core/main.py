@@ -58,8 +58,8 @@ _VALUE_OPTIONS: list[tuple[str, str, Callable[[str], Any], str]] = [
     ("--position-size-pct", "fuzzy.position_size_pct", float, "risk budget per trade (default 0.05)"),
     ("--hedge-threshold", "hedge.hedge_threshold", float, "|net delta per contract| trigger (default 0.10)"),
     ("--model", "forecaster.model", str, "forecaster checkpoint (default models/mamba_active.pth)"),
-    ("--mamba-d-model", "forecaster.d_model", int, "forecaster width (default 256)"),
-    ("--mamba-layers", "forecaster.layers", int, "forecaster depth (default 12)"),
+    ("--mamba-d-model", "forecaster.d_model", int, "train: forecaster width (inference reads the checkpoint)"),
+    ("--mamba-layers", "forecaster.layers", int, "train: forecaster depth (inference reads the checkpoint)"),
 ]
 
 # (flag, dotted path, value stored when given, help)
@@ -71,10 +71,10 @@ _FLAG_OPTIONS: list[tuple[str, str, bool, str]] = [
     ("--no-mtf-filter", "mtf.use_filter", False, "keep the consensus as a factor but do not gate entries"),
     ("--use-fuzzy", "fuzzy.use_fuzzy", True, "fuzzy confidence sizing"),
     ("--no-fuzzy", "fuzzy.use_fuzzy", False, "static sizing"),
-    ("--dynamic-sizing", "fuzzy.dynamic_sizing", True, "scale size by F_t x (1 - sigma*)"),
+    ("--dynamic-sizing", "fuzzy.dynamic_sizing", True, "size Q = floor(Q0 x F_t x (1 - sigma*))"),
     ("--enable-hedge", "hedge.enable_hedge", True, "delta hedge with shares"),
     ("--no-liquidity-gate", "filters.liquidity_gate", False, "disable the liquidity gate"),
-    ("--use-neural", "forecaster.use_neural", True, "feed the forecaster into sizing and scoring"),
+    ("--use-neural", "forecaster.use_neural", True, "blend the forecaster into F_t (acts via fuzzy sizing/score)"),
 ]
 
 OPTION_NAMES: dict[str, str] = {

@@ -4,8 +4,9 @@ Gates run in a fixed order and the first failure is the decision's reason, so a 
 log says why nothing was done on every evaluated bar.  Sizing:
 
     Q_static = quantity                                  (sizing off)
-    Q_fuzzy  = floor(Q0 x F_t)        with --use-fuzzy    (Q0 = fuzzy.max_contracts)
-    Q_fuzzy  = floor(Q0 x F_t x (1 - sigma*))  with --dynamic-sizing as well
+    Q_fuzzy  = floor(Q0 x F_t)        with --use-fuzzy
+    Q_fuzzy  = floor(Q0 x F_t x (1 - sigma*))  with --dynamic-sizing
+    Q0       = min(fuzzy.max_contracts, floor(equity x position_size_pct / (max_loss x 100)))
     Q_alloc  = floor((equity x max_alloc - held) / (max_loss x 100))
     Q        = min(Q_static|Q_fuzzy, Q_alloc), then the risk check (risk.manager.RiskManager)
                applies Q_risk = floor(equity x max_account_risk_per_trade / (max_loss x 100)) and
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from analytics.market_structure import put_wing_extra, slice_skew
 from core.config import AppConfig
 from core.dto import CONTRACT_MULTIPLIER, Action, ExpirySlice, Leg, LegName, OptionContract, Side, TradeDecision
+from intelligence.fuzzy import fuzzy_size
 from intelligence.pipeline import mtf_reason_text
 from strategies.iron_condor import CondorCandidate, build_condor, liquidity_problem
 from strategies.scoring import entry_score, probability_of_profit
@@ -130,14 +132,16 @@ def size_position(cand: CondorCandidate, view: EntryView, book: BookState, cfg: 
         return 0, {}, "max loss per contract is zero: credit >= wing (bad quotes)"
     f = view.features
     sizes: dict[str, float] = {"max_loss_per_contract": per_contract}
-    if cfg.fuzzy.use_fuzzy:
-        g = f.get("fuzzy_confidence", math.nan)
-        if cfg.fuzzy.dynamic_sizing:
-            g = g * (1.0 - f.get("sigma_star", math.nan))
+    if cfg.fuzzy.use_fuzzy or cfg.fuzzy.dynamic_sizing:
+        sigma_star = f.get("sigma_star", math.nan) if cfg.fuzzy.dynamic_sizing else 0.0
+        q0 = min(cfg.fuzzy.max_contracts,
+                 math.floor(book.equity * cfg.fuzzy.position_size_pct / per_contract + 1e-9))
+        g_arr, q_arr = fuzzy_size(f.get("fuzzy_confidence", math.nan), sigma_star, q0)
+        g = float(g_arr)
         if not math.isfinite(g):
             return 0, sizes, "fuzzy confidence unavailable (warm-up)"
-        q_base = math.floor(cfg.fuzzy.max_contracts * g + 1e-9)
-        sizes["g"] = g
+        q_base = int(q_arr)
+        sizes.update(g=g, q0=q0)
     else:
         q_base = cfg.strategy.quantity
     q_alloc = math.floor((book.equity * cfg.strategy.max_alloc - book.reserved) / per_contract + 1e-9)

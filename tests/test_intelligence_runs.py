@@ -91,3 +91,22 @@ def test_features_computed_once_and_reused():
     b = run_backtest(cfg, inputs=inputs, features=feats)
     assert a.features is b.features
     assert [t.pnl for t in a.driver.broker.closed] == [t.pnl for t in b.driver.broker.closed]
+
+
+def test_fuzzy_size_follows_the_spec_example_through_the_entry_sizer():
+    """F_t = 0.65, sigma* = 0.30, Q0 = 5 -> Q = floor(5 x 0.455) = 2 (SPEC §4)."""
+    from core.config import AppConfig
+    from strategies.entry import BookState, EntryView, size_position
+    from tests.test_condor_properties import _CHAIN
+
+    ts = pd.Timestamp("2018-03-01 10:00", tz="America/New_York")
+    expiry = [e for e in _CHAIN.expiries(ts) if (e - ts.date()).days >= 30][0]
+    from strategies.iron_condor import build_condor
+
+    cand, _ = build_condor(_CHAIN.expiry_slice(ts, expiry), 0.16, 0.10, 0.25, 5.0, 10.0)
+    cfg = AppConfig().with_overrides({"fuzzy.use_fuzzy": True, "fuzzy.dynamic_sizing": True,
+                                      "fuzzy.max_contracts": 5, "fuzzy.position_size_pct": 1.0})
+    view = EntryView(ts, 250.0, {"fuzzy_confidence": 0.65, "sigma_star": 0.30}, [])
+    qty, sizes, why = size_position(cand, view, BookState(0, 1_000_000.0, 0.0), cfg)
+    assert (qty, sizes["q0"], why) == (2, 5, "")
+    assert sizes["g"] == pytest.approx(0.455)
