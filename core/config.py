@@ -141,8 +141,9 @@ class ExitConfig(_Frozen):
 class FilterConfig(_Frozen):
     ivr_min: float = Field(0.0, ge=0.0, le=100.0)
     vix_max: float = Field(25.0, gt=0.0, le=200.0)
-    vix_threshold_low: float = Field(15.0, gt=0.0, le=200.0)
-    max_volatility_pct: float = Field(0.03, gt=0.0, le=1.0, description="max daily realized move to enter")
+    vix_threshold_low: float = Field(20.0, gt=0.0, le=200.0, description="VIX above it is a high-vol regime")
+    max_volatility_pct: float = Field(0.03, gt=0.0, le=1.0,
+                                      description="no entry when 20-day realized daily vol exceeds it")
     use_vrp_gate: bool = Field(False, description="enter only when IV_ATM - RV > vrp_min")
     vrp_min: float = Field(0.02, ge=-1.0, le=1.0)
     liquidity_gate: bool = Field(True)
@@ -181,12 +182,12 @@ class IndicatorConfig(_Frozen):
     stoch_neutral_max: float = Field(70.0, ge=0.0, le=100.0)
     adx_threshold_low: float = Field(25.0, ge=0.0, le=100.0)
     adx_threshold_high: float = Field(40.0, ge=0.0, le=100.0)
-    use_adx_filter: bool = False
+    use_adx_filter: bool = Field(False, description="no entry while ADX > adx_threshold_low (trend)")
     bbands_squeeze_threshold: float = Field(0.04, gt=0.0, le=1.0)
     sma_max_distance: float = Field(0.02, gt=0.0, le=1.0)
     psar_acceleration: float = Field(0.02, gt=0.0, le=1.0)
     psar_max_acceleration: float = Field(0.20, gt=0.0, le=1.0)
-    use_psar_filter: bool = False
+    use_psar_filter: bool = Field(False, description="no entry while close is 2 ATR or more beyond the SAR")
 
     @model_validator(mode="after")
     def _ranges(self) -> IndicatorConfig:

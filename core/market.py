@@ -12,15 +12,18 @@ from data_factory.base import MarketSource
 def build_market(cfg: AppConfig) -> MarketSource:
     """The configured source: embedded (arch data), synthetic (seeded model) or vendor files."""
     d = cfg.data
+    from data_factory.surface import SurfaceParams
+
+    surface = SurfaceParams(rate=d.rate, dividend_yield=d.dividend_yield)
     if d.source == "embedded":
         from data_factory.embedded import EmbeddedMarket
 
-        return EmbeddedMarket(seed=cfg.run.seed, underlying=cfg.strategy.underlying)
+        return EmbeddedMarket(seed=cfg.run.seed, underlying=cfg.strategy.underlying, surface=surface)
     if d.source == "synthetic":
         from data_factory.synthetic import SyntheticMarket
 
         return SyntheticMarket(d.synthetic_start, d.synthetic_end, seed=cfg.run.seed,
-                               underlying=cfg.strategy.underlying)
+                               underlying=cfg.strategy.underlying, surface=surface)
     if d.source == "files" and d.spot_data:
         from data_factory.vendor import FilesMarket
 

@@ -42,6 +42,7 @@ from data_factory.bars import slice_dates
 from data_factory.base import BAR_COLUMNS, ChainSource, SourceInfo
 from data_factory.bridge import bridge_intraday
 from data_factory.calendar import DateLike
+from data_factory.surface import SurfaceParams
 
 PRICE_DIVISOR = {"SPY": 10.0, "QQQ": 40.0}
 VOLUME_FACTOR = {"SPY": 0.025, "QQQ": 0.02}
@@ -152,11 +153,12 @@ def _slice(frame: pd.DataFrame, start: DateLike | None, end: DateLike | None) ->
 class EmbeddedMarket:
     """``MarketSource`` over the data ``arch`` ships (see the module doc for factors and proxies)."""
 
-    def __init__(self, seed: int = 7, underlying: str = "SPY") -> None:
+    def __init__(self, seed: int = 7, underlying: str = "SPY", surface: SurfaceParams | None = None) -> None:
         if underlying not in PRICE_DIVISOR:
             raise ConfigError(f"underlying {underlying!r} has no embedded data; choose one of {sorted(PRICE_DIVISOR)}")
         self.seed = int(seed)
         self.underlying = underlying
+        self.surface = surface  # rates, dividend yield and smile of the modelled chains
         daily = _proxy_daily(underlying)
         vix = self.vix()
         proxied = vix.index[vix["is_proxy"].to_numpy()]
@@ -200,4 +202,4 @@ class EmbeddedMarket:
         """Modelled option chains whose spot is ``bars['close']`` and whose ATM level follows VIX."""
         from data_factory.chains import ModelChainSource
 
-        return ModelChainSource(spot=bars["close"], vix=self.vix(), underlying=self.underlying)
+        return ModelChainSource(spot=bars["close"], vix=self.vix(), underlying=self.underlying, params=self.surface)

@@ -33,6 +33,7 @@ from data_factory.bars import slice_dates
 from data_factory.base import BAR_COLUMNS, ChainSource, SourceInfo
 from data_factory.bridge import bridge_intraday
 from data_factory.calendar import DateLike, sessions
+from data_factory.surface import SurfaceParams
 
 STEP_YEARS = 1.0 / 252.0
 VIX_TAU_YEARS = 30.0 / 365.0
@@ -155,6 +156,7 @@ class SyntheticMarket:
         underlying: str = "SPY",
         s0: float = 250.0,
         params: SyntheticParams | None = None,
+        surface: SurfaceParams | None = None,
     ) -> None:
         days = sessions(start, end)
         if len(days) < 2:
@@ -164,6 +166,7 @@ class SyntheticMarket:
         self.seed = int(seed)
         self.underlying = underlying
         self.params = params or SyntheticParams()
+        self.surface = surface  # rates, dividend yield and smile of the modelled chains
         self._daily, self._state = simulate_daily(days, s0, self.seed, self.params)
         self.info = SourceInfo(
             name="synthetic",
@@ -211,4 +214,4 @@ class SyntheticMarket:
         """Modelled option chains whose spot is ``bars['close']`` and whose ATM level follows the model VIX."""
         from data_factory.chains import ModelChainSource
 
-        return ModelChainSource(spot=bars["close"], vix=self.vix(), underlying=self.underlying)
+        return ModelChainSource(spot=bars["close"], vix=self.vix(), underlying=self.underlying, params=self.surface)

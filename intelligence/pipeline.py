@@ -25,7 +25,7 @@ from core.dto import Regime
 from intelligence import fuzzy
 from intelligence.features import FeatureFrame, FeatureParams, compute_features
 from intelligence.mtf import MTFParams
-from intelligence.regime import REGIME_ORDER
+from intelligence.regime import REGIME_ORDER, RegimeThresholds
 
 RAW_OF_FACTOR = {"mtf": "mtf_consensus", "iv_rank": "iv_rank", "vix": "vix_prev_close", "rsi": "rsi", "adx": "adx",
                  "bollinger": "bb_position", "stochastic": "stoch_k", "psar": "psar_p", "volume": "volume_ratio",
@@ -38,9 +38,10 @@ def feature_params(cfg: AppConfig) -> FeatureParams:
                            adx_low=ind.adx_threshold_low, adx_high=ind.adx_threshold_high,
                            bb_width_scale=ind.bbands_squeeze_threshold, stoch_neutral_min=ind.stoch_neutral_min,
                            stoch_neutral_max=ind.stoch_neutral_max, sma_max_distance=ind.sma_max_distance)
+    regime = RegimeThresholds(trend_adx=ind.adx_threshold_low, high_vol_vix=cfg.filters.vix_threshold_low)
     return FeatureParams(psar_acceleration=ind.psar_acceleration, psar_maximum=ind.psar_max_acceleration,
                          vrp_min=cfg.filters.vrp_min, mtf_require_all=True, mtf_params=MTFParams(),
-                         fuzzy_params=fz)
+                         regime_thresholds=regime, fuzzy_params=fz)
 
 
 def compute_frame(cfg: AppConfig, bars: pd.DataFrame, daily: pd.DataFrame, vix: pd.DataFrame,

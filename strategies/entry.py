@@ -69,6 +69,14 @@ def _market_gates(view: EntryView, cfg: AppConfig) -> str | None:
         return f"IV rank {ivr:.1f} < ivr-min {cfg.filters.ivr_min:g}"
     if cfg.filters.use_vrp_gate and not (f.get("vrp", math.nan) > cfg.filters.vrp_min):
         return f"VRP {f.get('vrp', math.nan):.4f} <= {cfg.filters.vrp_min:g}"
+    daily_vol = f.get("rv_daily", math.nan) / math.sqrt(252.0)
+    if math.isfinite(daily_vol) and daily_vol > cfg.filters.max_volatility_pct:
+        return f"realized daily vol {daily_vol:.2%} > max {cfg.filters.max_volatility_pct:.2%}"
+    ind = cfg.indicators
+    if ind.use_adx_filter and f.get("adx", math.nan) > ind.adx_threshold_low:
+        return f"ADX {f.get('adx', math.nan):.1f} > {ind.adx_threshold_low:g}: trending"
+    if ind.use_psar_filter and abs(f.get("psar_p", 0.0)) >= 1.0:
+        return f"close {f.get('psar_p', math.nan):+.2f} x 2 ATR from the SAR: trending"
     g = cfg.gates
     gap = f.get("gap", math.nan)
     if g.use_gap_gate and math.isfinite(gap) and abs(gap) > g.max_gap_pct:

@@ -28,10 +28,12 @@ def _by_day(result) -> dict[str, str]:
 @pytest.mark.parametrize(
     ("gate", "feature", "limit"),
     [({"gates.use_gap_gate": True, "gates.max_gap_pct": 0.0019}, "gap", 0.0019),
-     ({"gates.use_ratio_bias": True, "gates.ratio_z_threshold": 1.0}, "ratio_z", 1.0)],
+     ({"gates.use_ratio_bias": True, "gates.ratio_z_threshold": 1.0}, "ratio_z", 1.0),
+     ({"indicators.use_adx_filter": True, "indicators.adx_threshold_low": 25.0}, "adx", 25.0)],
 )
 def test_gate_acts_exactly_where_its_condition_holds(market, gate, feature, limit):
-    base_cfg = build_config(None, {**WIDE_BOOK, **gate, "gates.use_gap_gate": False, "gates.use_ratio_bias": False})
+    switched_off = {k: False for k, v in gate.items() if v is True}
+    base_cfg = build_config(None, {**WIDE_BOOK, **gate, **switched_off})
     gated_cfg = build_config(None, {**WIDE_BOOK, **gate})
     inputs = load_inputs(gated_cfg, market)
     feats = build_features(gated_cfg, inputs)
