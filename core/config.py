@@ -260,6 +260,8 @@ class ForecasterConfig(_Frozen):
 
 
 class OptimizerConfig(_Frozen):
+    """Parameters of the six-phase optimizer (SPEC §7); reserved: --mode optimize is not offered yet."""
+
     phases: tuple[int, ...] = Field((1, 2, 3, 4, 5, 6), min_length=1)
     top_n: int = Field(100, ge=1)
     workers: int = Field(2, ge=1, le=256)
@@ -267,6 +269,8 @@ class OptimizerConfig(_Frozen):
 
 
 class LiveConfig(_Frozen):
+    """Parameters of Alpaca paper trading; reserved: --mode live is not offered yet."""
+
     paper: bool = True
     once: bool = False
     dry_run: bool = False
