@@ -12,12 +12,10 @@ import QuantLib as ql
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from analytics.american import _baw, american_price, early_exercise_premium
 from analytics.pricing import (
-    _baw,
-    american_price,
     bsm_greeks,
     bsm_price,
-    early_exercise_premium,
     implied_vol,
     implied_vol_with_reason,
     parity_gap,
