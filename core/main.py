@@ -88,7 +88,9 @@ def build_parser(modes: Sequence[str]) -> argparse.ArgumentParser:
     parser.add_argument("--config", help="TOML or YAML config file (command line overrides it)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     for flag, path, typ, help_text in _VALUE_OPTIONS:
-        metavar = "N" if typ is int else "X" if typ is float else "DATE" if flag in ("--bt-start", "--bt-end") else "VALUE"
+        metavar = "DATE" if flag in ("--bt-start", "--bt-end") else "VALUE"
+        if typ in (int, float):
+            metavar = "N" if typ is int else "X"
         parser.add_argument(flag, dest=path, default=argparse.SUPPRESS, help=help_text, metavar=metavar)
     for flag, path, value, help_text in _FLAG_OPTIONS:
         parser.add_argument(flag, dest=path, action="store_const", const=value, default=argparse.SUPPRESS,
