@@ -19,6 +19,7 @@ from typing import Any
 from core.backtest import build_features, load_inputs, run_backtest
 from core.config import AppConfig
 from core.engine import run_plain_sma_rsi
+from core.outputs import fmt_value
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FULL_INTELLIGENCE = {"mtf.use_mtf": True, "fuzzy.use_fuzzy": True, "fuzzy.dynamic_sizing": True}
@@ -140,18 +141,10 @@ def run_benchmark_cli(cfg: AppConfig) -> int:
     for col in ("workload", "s / 10k bars", "bars/s", "x plain", "figure", "target"):
         table.add_column(col)
     for r in payload["workloads"]:
-        table.add_row(str(r["workload"]), _s(r.get("seconds_per_10k_bars")), _s(r.get("bars_per_second")),
-                      _s(r.get("ratio_vs_plain")), str(r.get("figure", "")), str(r.get("target", "")))
+        cells = (fmt_value(r.get(k), "") for k in ("seconds_per_10k_bars", "bars_per_second", "ratio_vs_plain"))
+        table.add_row(str(r["workload"]), *cells, str(r.get("figure", "")), str(r.get("target", "")))
     console = Console(width=max(Console().width, 140))
     console.print(table)
     console.print(f"peak memory {payload['peak_memory_mib_after_backtests']} MiB after the backtests, "
                   f"{payload['peak_memory_mib']} MiB in all; written to {payload['path']}")
     return 0
-
-
-def _s(v: Any) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, float):
-        return f"{v:,.4g}" if abs(v) < 1000 else f"{v:,.0f}"
-    return str(v)

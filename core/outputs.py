@@ -211,7 +211,7 @@ def print_summary(result: BacktestResult, out_dir: Path) -> None:
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key, value in metrics.items():
-        table.add_row(key, _fmt(value))
+        table.add_row(key, fmt_value(value))
     console = Console()
     console.print(table)
     flags = []
@@ -234,9 +234,10 @@ def print_summary(result: BacktestResult, out_dir: Path) -> None:
     console.print(f"outputs: {out_dir}  ({result.seconds:.1f} s)")
 
 
-def _fmt(value: Any) -> str:
+def fmt_value(value: Any, missing: str = "n/a") -> str:
+    """Console text of a metric: 4 decimals below 100, 2 above, thousands separators."""
     if value is None:
-        return "n/a"
+        return missing
     if isinstance(value, float):
         return f"{value:,.4f}" if abs(value) < 100 else f"{value:,.2f}"
     return str(value)
