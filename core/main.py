@@ -145,16 +145,16 @@ def load_app_config(ns: argparse.Namespace) -> AppConfig:
 
 
 def mode_backtest(cfg: AppConfig, ns: argparse.Namespace) -> int:
-    from core.backtest import run_backtest_cli
+    from core.backtest.run import run_backtest_cli
 
     return run_backtest_cli(cfg)
 
 
 def mode_data(cfg: AppConfig, ns: argparse.Namespace) -> int:
     """describe | chain --date D | bars --date D --tf N | export --start D --end D --out DIR"""
-    from core import data_mode
+    from core.backtest.market import build_market
     from core.dto import ConfigError
-    from core.market import build_market
+    from core.modes import data as data_mode
 
     command = ns.command or "describe"
     market = build_market(cfg)
@@ -183,7 +183,7 @@ def mode_train(cfg: AppConfig, ns: argparse.Namespace) -> int:
     import datetime as dt
 
     from core.dto import ConfigError
-    from core.train_mode import train_forecaster
+    from core.modes.train import train_forecaster
     from intelligence.forecaster.train import TrainParams
 
     fields: dict[str, Any] = {"seed": cfg.run.seed, "device": ns.device, "out": cfg.forecaster.model,
@@ -206,7 +206,7 @@ def mode_train(cfg: AppConfig, ns: argparse.Namespace) -> int:
     params = TrainParams(**fields)
     bars, source = None, ""
     if cfg.data.source != "embedded":
-        from core.market import build_market
+        from core.backtest.market import build_market
 
         market = build_market(cfg)
         bars, source = market.daily_bars(params.start, params.end), market.info.name
@@ -217,14 +217,14 @@ def mode_train(cfg: AppConfig, ns: argparse.Namespace) -> int:
 
 
 def mode_stress(cfg: AppConfig, ns: argparse.Namespace) -> int:
-    from core.stress import run_stress_cli
+    from core.stress.run import run_stress_cli
 
     return run_stress_cli(cfg, ns.as_of)
 
 
 def mode_report(cfg: AppConfig, ns: argparse.Namespace) -> int:
     from core.dto import ConfigError
-    from core.report_pdf import run_report_cli
+    from core.outputs.pdf import run_report_cli
 
     if not ns.run_dir:
         raise ConfigError("--mode report needs --run reports/<run-id> (a backtest's output folder)")
@@ -232,7 +232,7 @@ def mode_report(cfg: AppConfig, ns: argparse.Namespace) -> int:
 
 
 def mode_benchmark(cfg: AppConfig, ns: argparse.Namespace) -> int:
-    from core.benchmark import run_benchmark_cli
+    from core.bench.run import run_benchmark_cli
 
     return run_benchmark_cli(cfg)
 

@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywher
 from rich.console import Console  # noqa: E402 - after the path set-up
 from rich.table import Table  # noqa: E402
 
-from core.bench_pricing import benchmark_pricing  # noqa: E402
+from core.bench.pricing import benchmark_pricing  # noqa: E402
 
 
 def main(argv: list[str]) -> None:

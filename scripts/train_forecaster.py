@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.train_mode import evaluate_checkpoint, train_forecaster  # noqa: E402
+from core.modes.train import evaluate_checkpoint, train_forecaster  # noqa: E402
 from intelligence.forecaster.train import TrainParams  # noqa: E402
 
 SHIPPED = TrainParams()  # 1999-01-01..2016-12-31, lookback 60, 2 layers, d_model 32, 12 epochs, seed 7, CPU 1 thread

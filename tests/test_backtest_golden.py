@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.backtest import load_inputs, run_backtest
+from core.backtest.run import load_inputs, run_backtest
 from core.config import build_config
 from core.dto import CONTRACT_MULTIPLIER, ExitReason, LegName
 from data_factory.scenario import ScenarioMarket, flat_bars, path_bars

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.backtest import run_backtest
-from core.broker import FeeModel, FillModel, SimBroker
+from core.backtest.run import run_backtest
+from core.broker.sim import FeeModel, FillModel, SimBroker
 from core.config import build_config
 from core.dto import CONTRACT_MULTIPLIER, ExitReason, Leg, LegName, OptionContract, OptionRight, Side
 from data_factory.chains import ModelChainSource

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import data_mode
 from core.dto import DataError
+from core.modes import data as data_mode
 from data_factory.base import SourceInfo
 from data_factory.embedded import EmbeddedMarket
 from data_factory.export import export_market

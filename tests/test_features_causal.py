@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.bench_features import synthetic_market
+from core.bench.features import synthetic_market
 from intelligence.features import FEATURE_COLUMNS, FeatureParams, compute_features
 from intelligence.fuzzy import FACTORS
 

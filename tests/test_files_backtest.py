@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from core.backtest import run_backtest
+from core.backtest.run import run_backtest
 from core.config import build_config
 from core.main import main
 from data_factory.embedded import EmbeddedMarket

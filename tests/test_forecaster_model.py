@@ -14,7 +14,7 @@ import talib
 import torch
 
 from core.dto import ConfigError, DataError
-from core.train_mode import evaluate_checkpoint, load_bundle, load_sp500_daily_bars, train_forecaster
+from core.modes.train import evaluate_checkpoint, load_bundle, load_sp500_daily_bars, train_forecaster
 from intelligence.forecaster.data import (
     WARMUP,
     FeatureStream,

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.backtest import build_features, load_inputs, run_backtest
+from core.backtest.run import build_features, load_inputs, run_backtest
 from core.config import build_config
 from data_factory.embedded import EmbeddedMarket
 from tests.test_intelligence_runs import WIDE_BOOK

@@ -7,7 +7,7 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from core.backtest import build_features, load_inputs, run_backtest
+from core.backtest.run import build_features, load_inputs, run_backtest
 from core.config import build_config
 from data_factory.embedded import EmbeddedMarket
 

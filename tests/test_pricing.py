@@ -20,7 +20,7 @@ from analytics.pricing import (
     implied_vol_with_reason,
     parity_gap,
 )
-from core.bench_pricing import random_option_inputs
+from core.bench.pricing import random_option_inputs
 from core.dto import ConfigError
 
 N_POINTS = 1000

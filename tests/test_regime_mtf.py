@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from analytics import indicators as ind
-from core.bench_features import synthetic_market
+from core.bench.features import synthetic_market
 from core.dto import ConfigError, Regime
 from intelligence import mtf
 from intelligence.regime import (

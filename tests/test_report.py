@@ -14,11 +14,12 @@ import pypdf
 import pytest
 from PIL import Image
 
-from core.backtest import run_backtest
+from core.backtest.run import run_backtest
 from core.config import build_config
 from core.dto import DataError
-from core.outputs import write_outputs
-from core.report_data import (
+from core.outputs.backtest import write_outputs
+from core.outputs.pdf import build_report, run_report_cli
+from core.outputs.report_data import (
     daily_pnl,
     format_metric,
     is_risk_key,
@@ -29,7 +30,6 @@ from core.report_data import (
     trade_measures,
     var_levels,
 )
-from core.report_pdf import build_report, run_report_cli
 
 SECTION_TITLES = [
     "Run identity", "Metrics", "Equity and drawdown", "Monthly returns", "Trade P&L distribution", "Entry and holding",
@@ -245,7 +245,7 @@ def test_hand_folder_report_shows_regimes_factors_and_var(hand_dir) -> None:
 
 
 def test_failed_build_leaves_no_half_written_pdf(hand_dir, monkeypatch) -> None:
-    import core.report_pdf as report_pdf
+    import core.outputs.pdf as report_pdf
 
     def boom(run):
         raise RuntimeError("chart failed")

@@ -12,7 +12,7 @@ import pytest
 
 from core.config import build_config
 from core.dto import DataError
-from core.report_extra import (
+from core.outputs.report_extra import (
     STRESS_SECTIONS,
     benchmark_png,
     build_benchmark_report,
@@ -20,7 +20,7 @@ from core.report_extra import (
     scenario_png,
     tornado_png,
 )
-from core.stress import run_stress
+from core.stress.run import run_stress
 
 SCENARIO_KEYS = ("pnl_full", "pnl_approx", "approx_error", "pnl_delta", "pnl_gamma", "pnl_vega", "pnl_theta",
                  "pnl_from_entry")

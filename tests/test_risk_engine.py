@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.backtest import run_backtest
+from core.backtest.run import run_backtest
 from core.config import build_config
 from data_factory.scenario import ScenarioMarket, flat_bars, path_bars
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from core.backtest import run_backtest
+from core.backtest.run import run_backtest
 from core.config import build_config
 from core.dto import ConfigError, DataError
-from core.outputs import trades_frame
-from core.stress import SENSITIVITY_PARAMS, ParamStep, run_stress
+from core.outputs.backtest import trades_frame
+from core.stress.run import SENSITIVITY_PARAMS, ParamStep, run_stress
 from risk.scenarios import OptionBook, Scenario, revalue
 
 TWO_MONTHS = {"run.progress": False, "run.no_plot": True, "backtest.start": "2018-02-01", "backtest.end": "2018-03-31"}

@@ -1,7 +1,7 @@
 """DeepMamba forecaster: pure model, data pipeline, training loop, inference and evaluation.
 
-File I/O (checkpoints, TensorBoard, loading bars) lives in ``core.train_mode``; benchmarks in
-``core.bench_forecaster``.
+File I/O (checkpoints, TensorBoard, loading bars) lives in ``core.modes.train``; benchmarks in
+``core.bench.forecaster``.
 """
 
 from intelligence.forecaster.data import FEATURE_NAMES, WARMUP, FeatureStream, NormStats, compute_features

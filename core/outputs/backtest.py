@@ -18,13 +18,13 @@ import pandas as pd
 
 from analytics.attribution import factor_attribution
 from analytics.metrics import compute_metrics, daily_closes
-from core.atomic import atomic_dir
-from core.backtest import BacktestResult
-from core.broker import ClosedTrade
+from core.backtest.run import BacktestResult
+from core.broker.sim import ClosedTrade
 from core.dto import LegName
+from core.outputs.atomic import atomic_dir
 from risk.greeks import beta_weighted_delta
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 _LEGS = (LegName.LONG_PUT, LegName.SHORT_PUT, LegName.SHORT_CALL, LegName.LONG_CALL)
 
 
@@ -194,8 +194,8 @@ def _write_all(result: BacktestResult, folder: Path, name: str) -> None:
     record = run_record(result, folder.parent / name)
     _dump_json(folder / "run.json", record)
     if not result.cfg.run.no_plot:
-        from core.charts import equity_chart
-        from core.report_pdf import build_report
+        from core.outputs.charts import equity_chart
+        from core.outputs.pdf import build_report
 
         equity_chart(equity_frame(result), folder / "equity.png", title=name)
         build_report(folder)

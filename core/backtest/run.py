@@ -9,11 +9,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from core.backtest.driver import BacktestDriver
+from core.backtest.engine import run_clock
+from core.backtest.market import build_market, resolve_range
 from core.config import AppConfig
-from core.driver import BacktestDriver
 from core.dto import DataError
-from core.engine import run_clock
-from core.market import build_market, resolve_range
 from data_factory.base import ChainSource, MarketSource, SourceInfo
 
 WARMUP_SESSIONS = 5  # intraday history before the first traded bar (indicator warm-up)
@@ -109,7 +109,7 @@ def neural_forecast(cfg: AppConfig, inputs: BacktestInputs) -> dict[str, np.ndar
     session d's close (bars up to d) is used on every bar of the next session."""
     from pathlib import Path
 
-    from core.train_mode import load_bundle
+    from core.modes.train import load_bundle
     from intelligence.forecaster.infer import batch_forecast
 
     if not Path(cfg.forecaster.model).is_file():
@@ -173,7 +173,7 @@ def _progress_bar(total: int, show: bool):
 
 
 def run_backtest_cli(cfg: AppConfig) -> int:
-    from core.outputs import print_summary, write_outputs
+    from core.outputs.backtest import print_summary, write_outputs
 
     result = run_backtest(cfg)
     out_dir = write_outputs(result)

@@ -7,7 +7,7 @@ depend on the embedded data source.  Each of ``n_timestamps`` distinct session c
 date; the report is milliseconds per timestamp (target <= 5 ms) plus chain sizes and the cost of
 ``marks`` (4-leg mark-to-market call and per contract in a 1,000-contract batch).
 
-    python -c "from core.bench_chain import benchmark_chain_build; print(benchmark_chain_build())"
+    python -c "from core.bench.chain import benchmark_chain_build; print(benchmark_chain_build())"
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Sections (in order): Run identity, Metrics, Equity and drawdown, Monthly returns, Trade P&L
 distribution, Entry and holding, Exit reasons, Regimes, Portfolio Greeks, Factor attribution,
-Trades, Risk: VaR and CVaR, Appendix: configuration.  Charts come from ``core.charts`` as PNG
+Trades, Risk: VaR and CVaR, Appendix: configuration.  Charts come from ``core.outputs.charts`` as PNG
 bytes kept in memory; a chart with nothing to show is replaced by a sentence.  The PDF is
 written under a temporary name in the run folder and renamed into place, so a crash leaves
 no half-written report.  The text depends on the saved files only (no clock, no paths), so
@@ -42,8 +42,8 @@ from reportlab.platypus import (
     TableStyle,
 )
 
-from core import charts
-from core.report_data import (
+from core.outputs import charts
+from core.outputs.report_data import (
     VAR_KEY,
     RunFiles,
     category_stats,
@@ -59,7 +59,7 @@ from core.report_data import (
     trade_measures,
     var_levels,
 )
-from core.report_data import local_times as _local
+from core.outputs.report_data import local_times as _local
 
 NO_TRADES = "No trades in this run."
 MARGIN = 0.5 * inch

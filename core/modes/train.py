@@ -7,7 +7,7 @@ TensorBoard scalar per head and split per epoch and shows a progress bar.
 
 Example::
 
-    from core.train_mode import train_forecaster, evaluate_checkpoint
+    from core.modes.train import train_forecaster, evaluate_checkpoint
     from intelligence.forecaster import TrainParams
     result = train_forecaster(TrainParams(epochs=2, out="/tmp/m.pth", tensorboard_dir=""))
     metrics = evaluate_checkpoint(result.checkpoint_path)

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.atomic import atomic_dir
+from core.outputs.atomic import atomic_dir
 
 
 def _clean(value: Any) -> Any:
@@ -52,7 +52,7 @@ def write_report(payload: Mapping[str, Any], out_dir: Path) -> Path:
     with atomic_dir(out_dir) as tmp:
         long_table(payload).to_csv(tmp / "stress_report.csv", index=False)
         (tmp / "stress_report.json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
-        from core.report_extra import build_stress_report
+        from core.outputs.report_extra import build_stress_report
 
         build_stress_report(tmp)
     return out_dir

@@ -2,7 +2,7 @@
 
 Every ``*_png`` function draws one figure sized for an A4 page column (7.2 in wide) and
 returns it as PNG bytes, or ``None`` when the data would make an empty chart; the caller
-(``core.report_pdf``) then writes a sentence instead.  Units are in every axis label:
+(``core.outputs.pdf``) then writes a sentence instead.  Units are in every axis label:
 equity and P&L in dollars, returns and drawdowns in percent, Greeks in the book units of
 ``risk.greeks`` (delta in shares, gamma in shares per $1, vega in $ per volatility point,
 theta in $ per calendar day).

@@ -2,7 +2,7 @@
 
 Backtrader owns the clock (core/engine.py calls ``on_bar(i)`` once per base bar); this class
 owns no trading logic of its own — decisions come from ``strategies`` and ``risk``, fills and
-cash from ``core.broker``.  Features are precomputed arrays aligned to the bars.
+cash from ``core.broker.sim``.  Features are precomputed arrays aligned to the bars.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.broker import ClosedTrade, FeeModel, FillModel, SimBroker
+from core.broker.sim import ClosedTrade, FeeModel, FillModel, SimBroker
 from core.config import AppConfig
 from core.dto import CONTRACT_MULTIPLIER, Action, BrokerError, ExitReason, OptionRight, Regime, Side
 from data_factory.base import ChainSource

@@ -1,9 +1,9 @@
 """PDF reports of a stress run and of the benchmark, rebuilt from their saved JSON alone.
 
-``build_stress_report`` turns ``stress_report.json`` (``core.stress``) into ``stress_report.pdf``
+``build_stress_report`` turns ``stress_report.json`` (``core.stress.run``) into ``stress_report.pdf``
 beside it; ``build_benchmark_report`` turns ``benchmark.json`` into a one-page ``benchmark.pdf``.
-Styles, tables, chart scaling and the outlined document come from ``core.report_pdf``, PNG
-rendering from ``core.charts``.  The text is a deterministic function of the JSON (dollars via
+Styles, tables, chart scaling and the outlined document come from ``core.outputs.pdf``, PNG
+rendering from ``core.outputs.charts``.  The text is a deterministic function of the JSON (dollars via
 ``format_usd`` rounded to cents) and each PDF is written under a temporary name, then renamed.
 
 The scenario chart sets the full revaluation ``dV = V(S1, sigma1, tau1) - V(S0, sigma0, tau0)``
@@ -27,10 +27,10 @@ from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.platypus import Flowable, KeepInFrame, KeepTogether, Spacer, Table, TableStyle
 
-from core import charts
 from core.dto import DataError
-from core.report_data import format_usd
-from core.report_pdf import BOTTOM_MARGIN, FRAME_WIDTH, H1, MARGIN, SMALL, TITLE, _chart, _p, _table, write_pdf
+from core.outputs import charts
+from core.outputs.pdf import BOTTOM_MARGIN, FRAME_WIDTH, H1, MARGIN, SMALL, TITLE, _chart, _p, _table, write_pdf
+from core.outputs.report_data import format_usd
 
 STRESS_JSON = "stress_report.json"
 STRESS_PDF = "stress_report.pdf"

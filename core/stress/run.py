@@ -35,7 +35,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.backtest import BacktestResult, build_features, load_inputs, run_backtest
+from core.backtest.market import build_market, resolve_range
+from core.backtest.run import BacktestResult, build_features, load_inputs, run_backtest
 from core.config import AppConfig
 from core.dto import (
     CONTRACT_MULTIPLIER,
@@ -48,9 +49,8 @@ from core.dto import (
     Position,
     Side,
 )
-from core.market import build_market, resolve_range
-from core.outputs import REPO_ROOT, code_revision, config_hash, metrics_of, trades_frame
-from core.stress_report import _clean, print_report, write_report
+from core.outputs.backtest import REPO_ROOT, code_revision, config_hash, metrics_of, trades_frame
+from core.stress.report import _clean, print_report, write_report
 from data_factory.base import ChainSource, MarketSource
 from risk.scenarios import IV_FLOOR, STANDARD_SCENARIOS, OptionBook, revalue
 from strategies.iron_condor import CondorCandidate, build_condor

@@ -16,12 +16,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from core.backtest import build_features, load_inputs, run_backtest
+from core.backtest.engine import run_plain_sma_rsi
+from core.backtest.run import build_features, load_inputs, run_backtest
 from core.config import AppConfig
-from core.engine import run_plain_sma_rsi
-from core.outputs import fmt_value
+from core.outputs.backtest import fmt_value
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 FULL_INTELLIGENCE = {"mtf.use_mtf": True, "fuzzy.use_fuzzy": True, "fuzzy.dynamic_sizing": True}
 
 
@@ -69,8 +69,8 @@ def backtest_workloads(cfg: AppConfig, repeats: int = 2) -> list[dict[str, Any]]
 
 
 def component_workloads(seed: int) -> list[dict[str, Any]]:
-    from core.bench_chain import benchmark_chain_build
-    from core.bench_pricing import benchmark_pricing
+    from core.bench.chain import benchmark_chain_build
+    from core.bench.pricing import benchmark_pricing
 
     price = benchmark_pricing(n_vectorised=1_000_000, n_quantlib=20_000, seed=seed)
     chain = benchmark_chain_build(n_timestamps=100, seed=seed)
@@ -108,7 +108,7 @@ def run_benchmark(cfg: AppConfig, out: Path | None = None) -> dict[str, Any]:
     tmp.replace(path)
     payload["path"] = str(path)
     if not cfg.run.no_plot:
-        from core.report_extra import build_benchmark_report
+        from core.outputs.report_extra import build_benchmark_report
 
         payload["pdf"] = str(build_benchmark_report(path))
     return payload
@@ -116,7 +116,7 @@ def run_benchmark(cfg: AppConfig, out: Path | None = None) -> dict[str, Any]:
 
 def _forecaster_rows() -> list[dict[str, Any]]:
     try:
-        from core.bench_forecaster import benchmark_forecaster
+        from core.bench.forecaster import benchmark_forecaster
     except ImportError:  # forecaster not installed in this checkout
         return []
     res = benchmark_forecaster()

@@ -1,0 +1,1 @@
+"""backtest: see README "Architecture"."""

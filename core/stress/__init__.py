@@ -1,0 +1,1 @@
+"""stress: see README "Architecture"."""

@@ -1,0 +1,1 @@
+"""Structure specs: legs as data, one generic payoff / max loss / breakeven / buying-power computation."""
