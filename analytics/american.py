@@ -11,7 +11,6 @@ from numpy.typing import ArrayLike
 from scipy.special import ndtr
 
 from analytics.pricing import _npdf, bsm_price
-from core.dto import ConfigError
 
 # --------------------------------------------------------------------------- American exercise
 
@@ -24,15 +23,16 @@ def american_price(
 
     ``T <= 0`` gives intrinsic value; ``sigma <= 0`` gives the best deterministic exercise
     ``max_t e^{-rt} max(±(S e^{(r-q)t} - K), 0)``.  ``steps`` is used by the tree only.
+    An unknown ``method`` or ``steps < 1`` raises ``ValueError`` (analytics knows no project errors).
     """
     S_, K_, T_, r_, q_, sig_, call_ = np.broadcast_arrays(
         np.asarray(S, float), np.asarray(K, float), np.asarray(T, float), np.asarray(r, float),
         np.asarray(q, float), np.asarray(sigma, float), np.asarray(is_call, bool),
     )
     if method not in ("baw", "binomial"):
-        raise ConfigError(f"american_price: unknown method {method!r}; use 'baw' or 'binomial'")
+        raise ValueError(f"american_price: unknown method {method!r}; use 'baw' or 'binomial'")
     if method == "binomial" and int(steps) < 1:
-        raise ConfigError(f"american_price: steps={steps} must be a positive integer")
+        raise ValueError(f"american_price: steps={steps} must be a positive integer")
     live = (T_ > 0) & (sig_ > 0)
     out = np.array(_deterministic_american(S_, K_, T_, r_, q_, call_), dtype=float)
     if live.any():

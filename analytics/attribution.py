@@ -6,7 +6,7 @@ seeded Generator).  Flat trades (pnl == 0) belong to neither group.
 
 >>> import pandas as pd
 >>> t = pd.DataFrame({"pnl": [10.0, 5.0, -8.0, -1.0], "entry_mu_rsi": [0.9, 0.7, 0.2, 0.4]})
->>> round(float(factor_attribution(t, n_boot=200)["delta_f"].iloc[0]), 6)
+>>> round(float(factor_attribution(t, n_boot=200, seed=7)["delta_f"].iloc[0]), 6)
 0.5
 """
 
@@ -28,9 +28,9 @@ def _bootstrap_delta(win: np.ndarray, lose: np.ndarray, n_boot: int, rng: np.ran
     return float(lo), float(hi)
 
 
-def factor_attribution(trades: pd.DataFrame, prefix: str = "entry_", n_boot: int = 2000,
-                       seed: int = 7) -> pd.DataFrame:
-    """One row per ``entry_*`` column of ``trades`` (see the module docstring)."""
+def factor_attribution(trades: pd.DataFrame, prefix: str = "entry_", n_boot: int = 2000, *,
+                       seed: int) -> pd.DataFrame:
+    """One row per ``entry_*`` column of ``trades`` (see the module docstring); ``seed``: the run's seed."""
     rng = np.random.default_rng(seed)
     rows = []
     if trades.empty or "pnl" not in trades:

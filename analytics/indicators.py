@@ -18,7 +18,8 @@ TA-Lib equivalents (pinned by tests/test_indicators.py to 1e-8):
                           fastd_matype=SMA)``: %K is the raw 14-bar fast %K, %D its
                           3-bar SMA (= ``STOCH`` with slowk_period=1).  %K is reported
                           from bar 13 on (TA-Lib's STOCHF(14, 1) fastk); %D from bar 15.
-``parabolic_sar(h, l)``  ``talib.SAR(h, l, 0.02, 0.20)``
+``parabolic_sar(...)``   ``talib.SAR(h, l, acceleration, maximum)`` (SPEC 0.02, 0.20: config
+                          ``indicators.psar_acceleration``, ``psar_max_acceleration``)
 ``sma``, ``ema``         ``talib.SMA``, ``talib.EMA`` (EMA seeded with the first SMA)
 ======================  ===========================================================
 
@@ -221,7 +222,7 @@ def stochastic(high: ArrayLike, low: ArrayLike, close: ArrayLike, k_period: int 
     return Stochastic(k, d)
 
 
-def parabolic_sar(high: ArrayLike, low: ArrayLike, acceleration: float = 0.02, maximum: float = 0.20) -> np.ndarray:
+def parabolic_sar(high: ArrayLike, low: ArrayLike, acceleration: float, maximum: float) -> np.ndarray:
     """Wilder's Parabolic SAR exactly as TA-Lib SAR (first value at bar 1).
 
     Initial trend: short when bar 1's −DM > 0 (``L_0 − L_1 > max(0, H_1 − H_0)``), else long.

@@ -3,12 +3,16 @@
 Vectorised and causal: a value at bar ``t`` uses data up to and including ``t`` only.
 Thresholds compare with a 1e-12 slack so that a value equal to a threshold up to float
 rounding (e.g. ``(100.19 - 100) / 100``) counts as *at* the threshold.
+Thresholds that the run configuration owns (gap size, ratio z) have no default here: the
+caller passes them from ``core.config`` (analytics imports nothing of the project).
 
 * Skew ``= (IV_put15D - IV_call15D) / IV_ATM``; steep when ``> 0.15`` -> put wing + $5.
-* Gap ``g = (open - prev_close) / prev_close``; small when ``|g| <= 0.0019``; direction +1
-  (up) when ``g > 0.0001``, -1 (down) when ``g < -0.0001``, else 0.
+* Gap ``g = (open - prev_close) / prev_close``; small when ``|g| <= max_gap`` (SPEC: 0.0019,
+  config ``gates.max_gap_pct``); direction +1 (up) when ``g > 0.0001``, -1 (down) when
+  ``g < -0.0001``, else 0.
 * SPY/QQQ ratio z-score over 50 bars: ``z_t = (R_t - mean(R_{t-49..t})) / std(R_{t-49..t}, ddof=1)``
-  with ``R = SPY / QQQ``; bias -1 (bearish SPY) when ``z > 2``, +1 (bullish) when ``z < -2``.
+  with ``R = SPY / QQQ``; bias -1 (bearish SPY) when ``z > z*``, +1 (bullish) when ``z < -z*``
+  (SPEC: z* = 2, config ``gates.ratio_z_threshold``).
 * Cost of carry ``F = S e^{(r - q) tau}``; basis ``= F_market - S``; backwardation (a stress
   flag) when the basis is negative.
 * SPY-ES divergence ``d = SPY / (ES / 10) - 1``; signal ``sign(d)`` when ``|d| > 0.005``
@@ -18,20 +22,17 @@ rounding (e.g. ``(100.19 - 100) / 100``) counts as *at* the threshold.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-from core.dto import ExpirySlice
-
 _TOL = 1e-12
 STEEP_SKEW = 0.15
 STEEP_SKEW_PUT_WING_EXTRA = 5.0
-SMALL_GAP = 0.0019
 FLAT_GAP = 0.0001
 RATIO_WINDOW = 50
-RATIO_Z = 2.0
 ES_TO_SPY = 10.0
 ES_DIVERGENCE = 0.005
 
@@ -54,6 +55,21 @@ def put_wing_extra(
     return np.where(is_steep_skew(skew, threshold), extra, 0.0)
 
 
+class SmileSlice(Protocol):
+    """What ``slice_skew`` reads of one expiry: arrays sorted by strike (``core.dto.ExpirySlice`` fits)."""
+
+    @property
+    def strikes(self) -> np.ndarray: ...
+    @property
+    def call_iv(self) -> np.ndarray: ...
+    @property
+    def put_iv(self) -> np.ndarray: ...
+    @property
+    def call_delta(self) -> np.ndarray: ...
+    @property
+    def put_delta(self) -> np.ndarray: ...
+
+
 @dataclass(frozen=True, slots=True)
 class SkewReading:
     iv_put_wing: float
@@ -68,7 +84,7 @@ def _iv_at_abs_delta(abs_delta: np.ndarray, iv: np.ndarray, target: float) -> fl
     return float(np.interp(target, abs_delta[ok][order], iv[ok][order]))
 
 
-def slice_skew(expiry: ExpirySlice, spot: float, wing_delta: float = 0.15) -> SkewReading:
+def slice_skew(expiry: SmileSlice, spot: float, wing_delta: float = 0.15) -> SkewReading:
     """Skew of one expiry: wing IVs interpolated linearly in |delta| at ``wing_delta`` and the
     ATM IV as the mean of call and put IV interpolated in strike at the spot."""
     iv_put = _iv_at_abs_delta(np.abs(expiry.put_delta), expiry.put_iv, wing_delta)
@@ -79,20 +95,21 @@ def slice_skew(expiry: ExpirySlice, spot: float, wing_delta: float = 0.15) -> Sk
 
 
 # ---------------------------------------------------------------- gaps
-def classify_gaps(
-    open_: ArrayLike, prev_close: ArrayLike, small: float = SMALL_GAP, flat: float = FLAT_GAP
-) -> pd.DataFrame:
-    """Columns ``gap`` (signed), ``gap_abs``, ``is_small`` and ``direction`` (+1 up, -1 down, 0 flat)."""
+def classify_gaps(open_: ArrayLike, prev_close: ArrayLike, flat: float = FLAT_GAP) -> pd.DataFrame:
+    """Columns ``gap`` (signed), ``gap_abs`` and ``direction`` (+1 up, -1 down, 0 flat)."""
     o = np.asarray(open_, float)
     pc = np.asarray(prev_close, float)
     with np.errstate(invalid="ignore", divide="ignore"):
         gap = (o - pc) / pc
     direction = np.where(gap > flat + _TOL, 1, np.where(gap < -flat - _TOL, -1, 0))
     index = open_.index if isinstance(open_, pd.Series) else None
-    return pd.DataFrame(
-        {"gap": gap, "gap_abs": np.abs(gap), "is_small": np.abs(gap) <= small + _TOL, "direction": direction},
-        index=index,
-    )
+    return pd.DataFrame({"gap": gap, "gap_abs": np.abs(gap), "direction": direction}, index=index)
+
+
+def is_small_gap(gap: ArrayLike, max_gap: float) -> np.ndarray:
+    """True where ``|gap| <= max_gap`` (NaN -> False); ``max_gap`` is config ``gates.max_gap_pct``."""
+    with np.errstate(invalid="ignore"):
+        return np.abs(np.asarray(gap, float)) <= max_gap + _TOL
 
 
 def daily_gaps(daily: pd.DataFrame) -> pd.DataFrame:
@@ -119,8 +136,11 @@ def ratio_zscore(spy: pd.Series, qqq: pd.Series, window: int = RATIO_WINDOW) -> 
     return (ratio - roll.mean()) / sd.where(sd > 0)
 
 
-def ratio_bias(z: pd.Series, threshold: float = RATIO_Z) -> pd.Series:
-    """-1 (bearish SPY) where ``z > threshold``, +1 (bullish) where ``z < -threshold``, else 0 (NaN -> 0)."""
+def ratio_bias(z: pd.Series, threshold: float) -> pd.Series:
+    """-1 (bearish SPY) where ``z > threshold``, +1 (bullish) where ``z < -threshold``, else 0 (NaN -> 0).
+
+    ``threshold`` is config ``gates.ratio_z_threshold`` (SPEC: 2).
+    """
     zz = z.to_numpy(float)
     return pd.Series(np.where(zz > threshold + _TOL, -1, np.where(zz < -threshold - _TOL, 1, 0)), index=z.index)
 

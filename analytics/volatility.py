@@ -12,7 +12,7 @@ window *includes* ``t``), so the prefix of a series gives the prefix of the resu
 * IV percentile: ``100 · #{s in window, s < t : IV_s < IV_t} / #{s in window, s < t}``
   (share of the *other* days of the window strictly below today; 0 at a new low, 100 at a
   new high — ``scipy.stats.percentileofscore(prior, IV_t, kind="strict")``).
-* ``VRP = IV_ATM − RV``; entry gate ``VRP > 0.02``.
+* ``VRP = IV_ATM − RV``; entry gate ``VRP > vrp_min`` (SPEC: 0.02, config ``filters.vrp_min``).
 * ``σ*`` = the same percentile (as a fraction in [0, 1]) of the current realized vol within
   its trailing year (252 observations).
 
@@ -29,7 +29,6 @@ from numpy.typing import ArrayLike
 
 TRADING_DAYS = 252
 FIVE_MINUTE_BARS_PER_DAY = 78
-VRP_MIN = 0.02
 
 
 def _arr(x: ArrayLike) -> np.ndarray:
@@ -122,7 +121,7 @@ def vrp(iv_atm: ArrayLike, rv: ArrayLike) -> np.ndarray:
     return _arr(iv_atm) - _arr(rv)
 
 
-def vrp_gate(vrp_values: ArrayLike, minimum: float = VRP_MIN) -> np.ndarray:
+def vrp_gate(vrp_values: ArrayLike, minimum: float) -> np.ndarray:
     """Entry gate ``VRP > minimum`` (False where VRP is NaN)."""
     v = _arr(vrp_values)
     return np.isfinite(v) & (v > minimum)

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from core.dto import ConfigError
+from core.dto import ConfigError, FillModelKind, Structure
 
 DEFAULT_FUZZY_WEIGHTS: dict[str, float] = {
     "mtf": 0.18,
@@ -82,7 +82,7 @@ class BacktestConfig(_Frozen):
     bar_minutes: Literal[1, 5] = Field(5, description="base bar size that drives the clock")
     entry_time: str = Field("10:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="daily entry check, ET")
     entry_every_bar: bool = Field(False, description="evaluate entries on every bar instead of once a day")
-    fill_model: Literal["mid", "fraction", "cross"] = Field("fraction", description="per-leg fill price model")
+    fill_model: FillModelKind = Field(FillModelKind.FRACTION, description="per-leg fill price model")
     fill_fraction: float = Field(0.5, ge=0.0, le=1.0, description="fraction of the half-spread paid vs mid")
     commission_per_contract: float = Field(0.65, ge=0.0, le=10.0)
     reg_fee_per_contract: float = Field(0.03, ge=0.0, le=1.0, description="exchange + regulatory fees")
@@ -110,6 +110,7 @@ class StrategyConfig(_Frozen):
     max_alloc: float = Field(0.15, gt=0.0, le=1.0, description="max fraction of equity at risk")
     use_skew_penalty: bool = Field(False, description="widen the put wing by $5 when skew is steep")
     max_breach_prob: float = Field(0.60, gt=0.0, le=1.0, description="sum of short |deltas| allowed")
+    structure: Structure = Field(Structure.IRON_CONDOR, description="structure to open (a spec in strategies/)")
 
     @model_validator(mode="after")
     def _cross(self) -> StrategyConfig:

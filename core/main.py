@@ -145,9 +145,12 @@ def load_app_config(ns: argparse.Namespace) -> AppConfig:
 
 
 def mode_backtest(cfg: AppConfig, ns: argparse.Namespace) -> int:
-    from core.backtest.run import run_backtest_cli
+    from core.backtest.run import run_backtest
+    from core.outputs.backtest import print_summary, write_outputs
 
-    return run_backtest_cli(cfg)
+    result = run_backtest(cfg)
+    print_summary(result, write_outputs(result))
+    return 0
 
 
 def mode_data(cfg: AppConfig, ns: argparse.Namespace) -> int:

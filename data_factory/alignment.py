@@ -27,10 +27,10 @@ import numpy as np
 import pandas as pd
 
 from core.dto import DataError
+from data_factory.base import DEFAULTS
 
 NY_TZ = "America/New_York"
 IV_CONF_HALF_LIFE_S = 300.0
-MAX_STALE_FRACTION = 0.20
 DEFAULT_LAG_LIMIT_S = 600
 LAG_LIMITS_S = {"SPY": 600, "QQQ": 600, "SPX": 900, "SPXW": 900}
 
@@ -132,8 +132,9 @@ def classify(bar_ts: pd.DatetimeIndex, snap_ts: pd.DatetimeIndex, lag_limit_s: f
     return idx, lag, code
 
 
-def align_chains(bar_ts: pd.DatetimeIndex, snap_ts: pd.DatetimeIndex, underlying: str = "SPY", *,
-                 max_lag_seconds: float | None = None, max_stale_fraction: float = MAX_STALE_FRACTION,
+def align_chains(bar_ts: pd.DatetimeIndex, snap_ts: pd.DatetimeIndex,
+                 underlying: str = DEFAULTS.strategy.underlying, *, max_lag_seconds: float | None = None,
+                 max_stale_fraction: float = DEFAULTS.data.chain_max_stale_fraction,
                  source: str = "options data") -> Alignment:
     """Align snapshots to bars, judge the days present in both, abort when too many bars are stale."""
     limit = float(lag_limit_seconds(underlying) if max_lag_seconds is None else max_lag_seconds)

@@ -21,10 +21,14 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
+from core.config import AppConfig
 from core.dto import ChainSnapshot, ExpirySlice
 
 NY_TZ = "America/New_York"
 BAR_COLUMNS = ("open", "high", "low", "close", "volume")
+# The run config's defaults: the one source of the seed, underlying, rate, dividend yield and
+# chain-alignment limit a source falls back on when its caller passes none.
+DEFAULTS = AppConfig()
 
 
 @dataclass(frozen=True, slots=True)

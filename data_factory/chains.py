@@ -31,7 +31,7 @@ import pandas as pd
 
 from analytics.pricing import bsm_greeks
 from core.dto import ChainSnapshot, DataError, ExpirySlice, OptionRight
-from data_factory.base import NY_TZ, ContractMarks
+from data_factory.base import DEFAULTS, NY_TZ, ContractMarks
 from data_factory.listing import is_monthly, listed_expiries, strike_grid
 from data_factory.surface import MIN_TAU, SurfaceParams, atm_from_vix, implied_vol
 
@@ -113,8 +113,8 @@ def nearest_strike_index(slice_: ExpirySlice, strike: float) -> int:
 class ModelChainSource:
     """``ChainSource`` of modelled SPY chains over a close series and a daily VIX frame."""
 
-    def __init__(self, spot: pd.Series, vix: pd.DataFrame, underlying: str = "SPY",
-                 params: SurfaceParams | None = None, seed: int = 7, cache_size: int = 512) -> None:
+    def __init__(self, spot: pd.Series, vix: pd.DataFrame, underlying: str = DEFAULTS.strategy.underlying,
+                 params: SurfaceParams | None = None, seed: int = DEFAULTS.run.seed, cache_size: int = 512) -> None:
         self.underlying = underlying
         self.params = params or SurfaceParams()
         self.seed = int(seed)

@@ -39,7 +39,7 @@ from scipy.signal import lfilter
 
 from core.dto import ConfigError
 from data_factory.bars import slice_dates
-from data_factory.base import BAR_COLUMNS, ChainSource, SourceInfo
+from data_factory.base import BAR_COLUMNS, DEFAULTS, ChainSource, SourceInfo
 from data_factory.bridge import bridge_intraday
 from data_factory.calendar import DateLike
 from data_factory.surface import SurfaceParams
@@ -153,7 +153,8 @@ def _slice(frame: pd.DataFrame, start: DateLike | None, end: DateLike | None) ->
 class EmbeddedMarket:
     """``MarketSource`` over the data ``arch`` ships (see the module doc for factors and proxies)."""
 
-    def __init__(self, seed: int = 7, underlying: str = "SPY", surface: SurfaceParams | None = None) -> None:
+    def __init__(self, seed: int = DEFAULTS.run.seed, underlying: str = DEFAULTS.strategy.underlying,
+                 surface: SurfaceParams | None = None) -> None:
         if underlying not in PRICE_DIVISOR:
             raise ConfigError(f"underlying {underlying!r} has no embedded data; choose one of {sorted(PRICE_DIVISOR)}")
         self.seed = int(seed)

@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from core.dto import ChainSnapshot, DataError
-from data_factory.base import BAR_COLUMNS, ChainSource, MarketSource
+from data_factory.base import BAR_COLUMNS, DEFAULTS, ChainSource, MarketSource
 
 CHAIN_SCHEMA = pa.schema([
     ("underlying_symbol", pa.string()), ("quote_date", pa.timestamp("ns", tz="America/New_York")),
@@ -124,8 +124,8 @@ def _write_vix(vix: pd.DataFrame, path: Path) -> None:
 
 def _rate_and_yield(source: ChainSource) -> tuple[float, float]:
     params = getattr(source, "params", None)
-    rate = getattr(source, "rate", getattr(params, "rate", 0.02))
-    div_yield = getattr(source, "div_yield", getattr(params, "dividend_yield", 0.018))
+    rate = getattr(source, "rate", getattr(params, "rate", DEFAULTS.data.rate))
+    div_yield = getattr(source, "div_yield", getattr(params, "dividend_yield", DEFAULTS.data.dividend_yield))
     return float(rate), float(div_yield)
 
 

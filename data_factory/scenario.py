@@ -13,7 +13,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from data_factory.base import NY_TZ, ChainSource, SourceInfo
+from data_factory.base import DEFAULTS, NY_TZ, ChainSource, SourceInfo
 from data_factory.calendar import bar_grid, sessions
 
 
@@ -38,8 +38,8 @@ def flat_bars(start: dt.date, end: dt.date, price: float = 100.0, minutes: int =
 class ScenarioMarket:
     """``MarketSource`` over given intraday bars and a VIX level (constant or a daily frame)."""
 
-    def __init__(self, bars: pd.DataFrame, vix: float | pd.DataFrame = 15.0, underlying: str = "SPY",
-                 history_days: int = 400) -> None:
+    def __init__(self, bars: pd.DataFrame, vix: float | pd.DataFrame = 15.0,
+                 underlying: str = DEFAULTS.strategy.underlying, history_days: int = 400) -> None:
         self._bars = bars
         first = pd.DatetimeIndex(bars.index)[0].tz_convert(NY_TZ).date()
         last = pd.DatetimeIndex(bars.index)[-1].tz_convert(NY_TZ).date()

@@ -37,6 +37,7 @@ from numpy.typing import ArrayLike
 from scipy.special import ndtr
 
 from core.dto import ConfigError
+from data_factory.base import DEFAULTS
 
 TAU_30D = 30.0 / 365.0
 MIN_TAU = 1e-6  # ~30 seconds in years; shorter times are priced at this horizon
@@ -46,13 +47,14 @@ MIN_TAU = 1e-6  # ~30 seconds in years; shorter times are priced at this horizon
 class SurfaceParams:
     """Parameters of the modelled SPY surface (rates continuously compounded, vols annualised).
 
-    ``rate`` 2% and ``dividend_yield`` 1.8% (SPY's yield sits in 1.3-2%); ``long_run_vol`` and
+    ``rate`` 2% and ``dividend_yield`` 1.8% (SPY's yield sits in 1.3-2%; both default to config
+    ``data.rate`` / ``data.dividend_yield``); ``long_run_vol`` and
     ``mean_reversion`` set the term-structure slope; ``skew_slope``, ``call_wing_factor`` and
     ``smile_power`` the smile (see module docstring); ``min_vol`` floors the ATM vol.
     """
 
-    rate: float = 0.02
-    dividend_yield: float = 0.018
+    rate: float = DEFAULTS.data.rate
+    dividend_yield: float = DEFAULTS.data.dividend_yield
     long_run_vol: float = 0.20
     mean_reversion: float = 1.5
     skew_slope: float = 0.32

@@ -30,7 +30,7 @@ from scipy.stats import poisson
 
 from core.dto import DataError
 from data_factory.bars import slice_dates
-from data_factory.base import BAR_COLUMNS, ChainSource, SourceInfo
+from data_factory.base import BAR_COLUMNS, DEFAULTS, ChainSource, SourceInfo
 from data_factory.bridge import bridge_intraday
 from data_factory.calendar import DateLike, sessions
 from data_factory.surface import SurfaceParams
@@ -152,8 +152,8 @@ class SyntheticMarket:
         self,
         start: DateLike,
         end: DateLike,
-        seed: int = 7,
-        underlying: str = "SPY",
+        seed: int = DEFAULTS.run.seed,
+        underlying: str = DEFAULTS.strategy.underlying,
         s0: float = 250.0,
         params: SyntheticParams | None = None,
         surface: SurfaceParams | None = None,

@@ -47,7 +47,7 @@ import pandas as pd
 
 from core.dto import DataError
 from data_factory.bars import daily_from_intraday, resample_bars
-from data_factory.base import BAR_COLUMNS, SourceInfo
+from data_factory.base import BAR_COLUMNS, DEFAULTS, SourceInfo
 from data_factory.validation import parse_times, validate_bars, validate_chain
 from data_factory.vendor_chains import VendorChainSource, prepare_chain, vix_proxy
 from data_factory.vendor_io import START_LABELLED, RowFilter, local_days, read_range
@@ -78,10 +78,12 @@ def _near_the_money(chunk: pd.DataFrame) -> np.ndarray:
 class FilesMarket:
     """``MarketSource`` over vendor files (layouts in the module docstring)."""
 
-    def __init__(self, spot_path: str | Path, options_path: str | Path | None = None, underlying: str = "SPY",
-                 column_map: dict[str, str] | None = None, rate: float = 0.02, div_yield: float = 0.018, *,
+    def __init__(self, spot_path: str | Path, options_path: str | Path | None = None,
+                 underlying: str = DEFAULTS.strategy.underlying, column_map: dict[str, str] | None = None,
+                 rate: float = DEFAULTS.data.rate, div_yield: float = DEFAULTS.data.dividend_yield, *,
                  vix_path: str | Path | None = None, bar_label: str | None = None, bar_minutes: int | None = None,
-                 max_lag_seconds: float | None = None, max_stale_fraction: float = 0.2) -> None:
+                 max_lag_seconds: float | None = None,
+                 max_stale_fraction: float = DEFAULTS.data.chain_max_stale_fraction) -> None:
         self.spot_path = Path(spot_path)
         self.options_path = Path(options_path) if options_path else None
         self.vix_path = Path(vix_path) if vix_path else None

@@ -24,7 +24,7 @@ import pandas as pd
 from analytics.pricing import bsm_greeks, implied_vol
 from core.dto import ChainSnapshot, DataError, ExpirySlice
 from data_factory.alignment import MODE_CODES, AlignMode, align_chains, classify, lag_limit_seconds, to_ny
-from data_factory.base import ContractMarks
+from data_factory.base import DEFAULTS, ContractMarks
 
 NS_PER_DAY = 86_400_000_000_000
 EXPIRY_CLOSE_NS = 16 * 3_600_000_000_000
@@ -207,7 +207,8 @@ class VendorChainSource:
     """
 
     def __init__(self, chain: pd.DataFrame, bars: pd.DataFrame, underlying: str, rate: float, div_yield: float, *,
-                 max_lag_seconds: float | None = None, max_stale_fraction: float = 0.2,
+                 max_lag_seconds: float | None = None,
+                 max_stale_fraction: float = DEFAULTS.data.chain_max_stale_fraction,
                  source: str = "options file") -> None:
         if chain.empty or bars.empty:
             raise DataError(f"{source}: no option quotes or no bars in the requested range; choose dates in both files")

@@ -38,6 +38,7 @@ from numpy.typing import ArrayLike
 
 from analytics import indicators as ind
 from analytics import volatility as vol
+from core.config import FilterConfig, IndicatorConfig, MTFConfig
 from core.dto import DataError, Regime
 from intelligence import fuzzy, mtf, regime
 from intelligence.fuzzy import FuzzyParams
@@ -49,7 +50,7 @@ BASE_MINUTES = 5
 
 @dataclass(frozen=True, slots=True)
 class FeatureParams:
-    """Periods and windows (defaults = SPEC §3–4)."""
+    """Periods and windows (defaults = SPEC §3–4; run-config options default to ``core.config``)."""
 
     rsi_period: int = 14
     adx_period: int = 14
@@ -58,8 +59,8 @@ class FeatureParams:
     bb_nbdev: float = 2.0
     stoch_k: int = 14
     stoch_d: int = 3
-    psar_acceleration: float = 0.02
-    psar_maximum: float = 0.20
+    psar_acceleration: float = IndicatorConfig().psar_acceleration
+    psar_maximum: float = IndicatorConfig().psar_max_acceleration
     sma_period: int = 20
     volume_period: int = 20
     bars_per_day: int = vol.FIVE_MINUTE_BARS_PER_DAY
@@ -69,7 +70,7 @@ class FeatureParams:
     iv_min_periods: int = 63  # a quarter of history before IV rank / σ* are reported
     regime_sma_fast: int = 20
     regime_sma_slow: int = 50
-    vrp_min: float = vol.VRP_MIN
+    vrp_min: float = FilterConfig().vrp_min
     mtf_require_all: bool = True
     mtf_params: MTFParams = field(default_factory=MTFParams)
     regime_thresholds: RegimeThresholds = field(default_factory=RegimeThresholds)
@@ -222,7 +223,7 @@ def compute_features(
     bars_5m: pd.DataFrame,
     daily: pd.DataFrame,
     vix: pd.DataFrame,
-    timeframes: Sequence[int] = (1, 5, 15),
+    timeframes: Sequence[int] = MTFConfig().timeframes,
     bars_1m: pd.DataFrame | None = None,
     *,
     bars_by_tf: Mapping[int, pd.DataFrame] | None = None,

@@ -36,41 +36,42 @@ import numpy as np
 import skfuzzy as fuzz
 from numpy.typing import ArrayLike
 
+from core.config import DEFAULT_FUZZY_WEIGHTS, IndicatorConfig
 from core.dto import ConfigError, ForecastState
 
 FACTORS: tuple[str, ...] = (
     "mtf", "iv_rank", "vix", "rsi", "adx", "bollinger", "stochastic", "psar", "volume", "sma_distance",
 )
-DEFAULT_WEIGHTS: dict[str, float] = {
-    "mtf": 0.18, "iv_rank": 0.14, "vix": 0.11, "rsi": 0.10, "adx": 0.10,
-    "bollinger": 0.09, "stochastic": 0.08, "psar": 0.07, "volume": 0.07, "sma_distance": 0.06,
-}
+DEFAULT_WEIGHTS: Mapping[str, float] = DEFAULT_FUZZY_WEIGHTS  # one source of defaults: core.config
 # raw inputs each factor reads (keys of the ``raw`` mapping given to ``memberships``)
 FACTOR_INPUTS: dict[str, tuple[str, ...]] = {
     "mtf": ("mtf_consensus",), "iv_rank": ("iv_rank",), "vix": ("vix",), "rsi": ("rsi",), "adx": ("adx",),
     "bollinger": ("bb_position", "bb_width"), "stochastic": ("stoch_k",), "psar": ("psar_p",),
     "volume": ("volume_ratio",), "sma_distance": ("sma_distance",),
 }
-DEFAULT_NEURAL_WEIGHT = 0.10
 WEIGHT_TOLERANCE = 1e-6
+_INDICATORS = IndicatorConfig()  # breakpoints the run config also sets take their defaults from it
 
 
 @dataclass(frozen=True, slots=True)
 class FuzzyParams:
-    """Breakpoints of the memberships (defaults = SPEC §4; the optimizer varies some of them)."""
+    """Breakpoints of the memberships (defaults = SPEC §4; the optimizer varies some of them).
+
+    Breakpoints that are also run-config options default to ``core.config.IndicatorConfig``'s values.
+    """
 
     ivr_full: float = 60.0
     vix_low: float = 12.0
     vix_high: float = 30.0
-    rsi_neutral_min: float = 40.0
-    rsi_neutral_max: float = 60.0
-    adx_low: float = 25.0
-    adx_high: float = 40.0
-    bb_width_scale: float = 0.04
-    stoch_neutral_min: float = 30.0
-    stoch_neutral_max: float = 70.0
+    rsi_neutral_min: float = _INDICATORS.rsi_neutral_min
+    rsi_neutral_max: float = _INDICATORS.rsi_neutral_max
+    adx_low: float = _INDICATORS.adx_threshold_low
+    adx_high: float = _INDICATORS.adx_threshold_high
+    bb_width_scale: float = _INDICATORS.bbands_squeeze_threshold
+    stoch_neutral_min: float = _INDICATORS.stoch_neutral_min
+    stoch_neutral_max: float = _INDICATORS.stoch_neutral_max
     volume_full: float = 0.8
-    sma_max_distance: float = 0.02
+    sma_max_distance: float = _INDICATORS.sma_max_distance
 
     def __post_init__(self) -> None:
         pairs = [("vix_low", "vix_high", 0, None), ("rsi_neutral_min", "rsi_neutral_max", 0, 100),
@@ -198,11 +199,12 @@ def neural_membership(f_t: ArrayLike, prob_neutral: ArrayLike, confidence: Array
 
 
 def blend_neural(
-    f_t: ArrayLike, forecast: ForecastState | None, neural_weight: float = DEFAULT_NEURAL_WEIGHT
+    f_t: ArrayLike, forecast: ForecastState | None, neural_weight: float
 ) -> np.ndarray:
-    """``C = w_n·μ_neural + (1 − w_n)·F_t``; ``forecast=None`` (no forecaster) returns F_t unchanged."""
+    """``C = w_n·μ_neural + (1 − w_n)·F_t`` (w_n: config ``fuzzy.neural_weight``); ``forecast=None``
+    (no forecaster) returns F_t unchanged."""
     if not 0.0 <= neural_weight <= 1.0:
-        raise ConfigError(f"neural weight {neural_weight} is invalid; use a value in [0, 1] (default 0.10)")
+        raise ConfigError(f"neural weight {neural_weight} is invalid; use a value in [0, 1]")
     f = np.asarray(f_t, dtype=np.float64)
     if forecast is None:
         return f.copy()

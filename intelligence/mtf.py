@@ -10,7 +10,7 @@ own bars (close-labelled, see ``data_factory/base.py``)::
 and mapped onto the base-bar timeline through closed bars only: a bar labelled ``t`` is
 visible from base bars with label ``>= t`` (``searchsorted(labels, base, "right") − 1``).
 The consensus is ``C = (mean_m s_m + 1)/2`` in [0, 1]; 0.5 is neutral, the entry band is
-``0.40 <= C <= 0.60`` (``mtf_gate``).
+``lo <= C <= hi`` (``mtf_gate``; SPEC 0.40–0.60, config ``mtf.consensus_min/max``).
 
 A timeframe is *missing* at a base bar (reason string, ``available`` False, ``C`` NaN) when
 its frame is absent or empty, no bar of it has closed yet, its indicators are still warming
@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from analytics.indicators import atr, ema, rsi
+from core.config import MTFConfig
 
 NY_TZ = "America/New_York"
 NS_PER_MINUTE = 60_000_000_000
@@ -135,7 +136,7 @@ def _reason_strings(codes: np.ndarray, timeframes: Sequence[int]) -> np.ndarray:
 def mtf_consensus(
     bars_by_tf: Mapping[int, pd.DataFrame | None],
     base_index: pd.DatetimeIndex,
-    timeframes: Sequence[int] = (1, 5, 15),
+    timeframes: Sequence[int] = MTFConfig().timeframes,
     params: MTFParams | None = None,
     require_all: bool = True,
 ) -> MTFResult:
@@ -161,7 +162,7 @@ def mtf_consensus(
     return MTFResult(consensus, available, reasons.astype(object), signals)
 
 
-def mtf_gate(consensus: np.ndarray, lo: float = 0.40, hi: float = 0.60) -> np.ndarray:
+def mtf_gate(consensus: np.ndarray, lo: float, hi: float) -> np.ndarray:
     """Entry allowed where ``lo <= C <= hi`` (False where C is NaN)."""
     c = np.asarray(consensus, dtype=np.float64)
     with np.errstate(invalid="ignore"):

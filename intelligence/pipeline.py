@@ -15,13 +15,14 @@ The decision core reads these names:
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
 
 from analytics.market_structure import daily_gaps, ratio_zscore
 from core.config import AppConfig
-from core.dto import Regime
+from core.dto import FeatureSet, Regime
 from intelligence import fuzzy
 from intelligence.features import FeatureFrame, FeatureParams, compute_features
 from intelligence.mtf import MTFParams
@@ -51,11 +52,21 @@ def compute_frame(cfg: AppConfig, bars: pd.DataFrame, daily: pd.DataFrame, vix: 
                             params=feature_params(cfg))
 
 
+def feature_set(cfg: AppConfig, bars: pd.DataFrame, daily: pd.DataFrame, vix: pd.DataFrame,
+                vix_intraday: np.ndarray, bars_1m: pd.DataFrame | None = None,
+                forecast: Mapping[str, np.ndarray] | None = None,
+                qqq_daily: pd.DataFrame | None = None) -> FeatureSet:
+    """Every declared feature (``core.dto.FEATURE_NAMES``) over the bars, validated once."""
+    feats, reasons = feature_arrays(cfg, bars, daily, vix, vix_intraday, bars_1m, forecast, qqq_daily)
+    return FeatureSet.from_arrays(feats, reasons)
+
+
 def feature_arrays(cfg: AppConfig, bars: pd.DataFrame, daily: pd.DataFrame, vix: pd.DataFrame,
                    vix_intraday: np.ndarray, bars_1m: pd.DataFrame | None = None,
                    forecast: Mapping[str, np.ndarray] | None = None,
-                   qqq_daily: pd.DataFrame | None = None) -> dict[str, np.ndarray]:
-    """All arrays the decision core and the logs read (see the module docstring)."""
+                   qqq_daily: pd.DataFrame | None = None) -> tuple[dict[str, np.ndarray], tuple[str, ...]]:
+    """All arrays the decision core and the logs read, and the MTF reason table their
+    ``mtf_reason_code`` indexes (see the module docstring)."""
     frame = compute_frame(cfg, bars, daily, vix, bars_1m)
     feats = {name: np.asarray(frame[name], dtype=float) for name in frame.names}
     feats["vix_prev_close"] = feats["vix"]
@@ -68,28 +79,24 @@ def feature_arrays(cfg: AppConfig, bars: pd.DataFrame, daily: pd.DataFrame, vix:
     feats["vix_is_proxy"] = _previous_session_values(bars.index, vix.index, vix["is_proxy"].to_numpy(float))
     if not cfg.mtf.use_mtf:
         feats["mtf_consensus"] = np.full(len(bars), np.nan)
-    feats["mtf_reason_code"] = _reason_codes(frame.mtf_reasons)
+    feats["mtf_reason_code"], reasons = reason_codes(frame.mtf_reasons)
     _market_structure(feats, bars, daily, qqq_daily)
+    nan = np.full(len(bars), np.nan)
+    for name in ("neural_direction", "neural_prob_neutral", "neural_confidence"):
+        feats[name] = nan.copy()  # NaN: no forecaster in this run
     if forecast is not None and cfg.forecaster.use_neural:
         _blend_forecast(cfg, feats, forecast)
-    return feats
+    return feats, reasons
 
 
-MTF_REASONS: list[str] = []
-
-
-def _reason_codes(reasons: np.ndarray) -> np.ndarray:
-    """MTF reason strings as float codes into ``MTF_REASONS`` (arrays stay numeric)."""
+def reason_codes(reasons: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:
+    """MTF reason strings as float codes (arrays stay numeric) and the table they index."""
+    table: list[str] = []
     out = np.empty(len(reasons))
     for text in pd.unique(reasons):
-        if str(text) not in MTF_REASONS:
-            MTF_REASONS.append(str(text))
-        out[reasons == text] = MTF_REASONS.index(str(text))
-    return out
-
-
-def mtf_reason_text(code: float) -> str:
-    return MTF_REASONS[int(code)] if np.isfinite(code) and 0 <= int(code) < len(MTF_REASONS) else ""
+        table.append(str(text))
+        out[reasons == text] = len(table) - 1
+    return out, tuple(table)
 
 
 def _blend_forecast(cfg: AppConfig, feats: dict[str, np.ndarray], forecast: Mapping[str, np.ndarray]) -> None:
@@ -135,14 +142,18 @@ def _previous_session_values(bars_index: pd.DatetimeIndex, daily_index: pd.Datet
     return np.where(pos >= 0, values[np.maximum(pos, 0)], np.nan)
 
 
-def factor_log(row: Mapping[str, float], weights: Mapping[str, float]) -> str:
+class _Row(Protocol):
+    def get(self, name: str) -> float: ...
+
+
+def factor_log(row: _Row, weights: Mapping[str, float]) -> str:
     """One decisions-log fragment: every factor's raw value, membership and weight, F_t, σ*, regime."""
     parts = []
     for name in fuzzy.FACTORS:
-        raw = row.get(RAW_OF_FACTOR[name], float("nan"))
-        mu = row.get(f"mu_{name}", float("nan"))
+        raw = row.get(RAW_OF_FACTOR[name])
+        mu = row.get(f"mu_{name}")
         parts.append(f"{name}={raw:.4g}/mu{mu:.2f}/w{weights.get(name, 0.0):.2f}")
-    code = row.get("regime_code", float("nan"))
+    code = row.get("regime_code")
     regime = list(Regime)[int(code)].value if np.isfinite(code) else "UNKNOWN"
-    return (f"F={row.get('fuzzy_confidence', float('nan')):.3f} sigma*={row.get('sigma_star', float('nan')):.3f} "
+    return (f"F={row.get('fuzzy_confidence'):.3f} sigma*={row.get('sigma_star'):.3f} "
             f"regime={regime} | " + " ".join(parts))

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
+from core.config import FilterConfig, IndicatorConfig
 from core.dto import ConfigError, Regime
 
 REGIME_ORDER: tuple[Regime, ...] = (
@@ -49,13 +50,17 @@ REGIME_WING_MULTIPLIER: dict[Regime, float] = {
 
 @dataclass(frozen=True, slots=True)
 class RegimeThresholds:
-    """Thresholds of the regime rules (VIX in index points, IV rank 0–100, moves as fractions)."""
+    """Thresholds of the regime rules (VIX in index points, IV rank 0–100, moves as fractions).
+
+    ``trend_adx`` and ``high_vol_vix`` are run-config options and default to ``core.config``'s
+    ``indicators.adx_threshold_low`` and ``filters.vix_threshold_low``.
+    """
 
     crash_vix: float = 35.0
     crash_vix_jump: float = 0.20
     crash_drop: float = 0.04
-    trend_adx: float = 25.0
-    high_vol_vix: float = 20.0
+    trend_adx: float = IndicatorConfig().adx_threshold_low
+    high_vol_vix: float = FilterConfig().vix_threshold_low
     high_vol_ivr: float = 50.0
 
     def __post_init__(self) -> None:

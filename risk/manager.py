@@ -28,7 +28,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from core.config import RiskConfig
 from risk.greeks import BookGreeks
+
+_DEFAULTS = RiskConfig()  # the one source of every risk default
 
 _EPS = 1e-9
 
@@ -37,17 +40,25 @@ _EPS = 1e-9
 class RiskLimits:
     """Risk limits (SPEC §6 defaults).  Delta in shares, vega per vol point, gamma per $1."""
 
-    max_trade_delta: float = 30.0
-    max_trade_vega: float = 100.0
-    max_portfolio_delta: float = 200.0
-    max_portfolio_gamma: float = 50.0
-    max_portfolio_vega: float = 500.0
-    max_daily_drawdown: float = 0.02
-    max_account_risk_per_trade: float = 0.02
-    short_dte_days: int = 7
-    max_short_dte_gamma: float = 25.0
+    max_trade_delta: float = _DEFAULTS.max_trade_delta
+    max_trade_vega: float = _DEFAULTS.max_trade_vega
+    max_portfolio_delta: float = _DEFAULTS.max_portfolio_delta
+    max_portfolio_gamma: float = _DEFAULTS.max_portfolio_gamma
+    max_portfolio_vega: float = _DEFAULTS.max_portfolio_vega
+    max_daily_drawdown: float = _DEFAULTS.max_daily_drawdown
+    max_account_risk_per_trade: float = _DEFAULTS.max_account_risk_per_trade
+    short_dte_days: int = _DEFAULTS.gamma_dte_days
+    max_short_dte_gamma: float = _DEFAULTS.max_near_expiry_gamma
     shrink_to_fit: bool = True
-    flatten_on_drawdown: bool = False
+    flatten_on_drawdown: bool = _DEFAULTS.flatten_on_drawdown
+
+    @classmethod
+    def from_config(cls, cfg: RiskConfig) -> RiskLimits:
+        return cls(max_trade_delta=cfg.max_trade_delta, max_trade_vega=cfg.max_trade_vega,
+                   max_portfolio_delta=cfg.max_portfolio_delta, max_portfolio_gamma=cfg.max_portfolio_gamma,
+                   max_portfolio_vega=cfg.max_portfolio_vega, max_daily_drawdown=cfg.max_daily_drawdown,
+                   max_account_risk_per_trade=cfg.max_account_risk_per_trade, short_dte_days=cfg.gamma_dte_days,
+                   max_short_dte_gamma=cfg.max_near_expiry_gamma, flatten_on_drawdown=cfg.flatten_on_drawdown)
 
     def __post_init__(self) -> None:
         for name in ("max_trade_delta", "max_trade_vega", "max_portfolio_delta", "max_portfolio_gamma",

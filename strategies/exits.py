@@ -1,32 +1,38 @@
-"""Exit decision tree for an open short-premium position — pure, checked on every bar.
+"""Exit decision tree for an open position — pure, checked on every bar, any structure.
 
-Priority (SPEC §5), first match wins:
+Priority (SPEC §5), first match wins (money per share of one unit; ``basis = |credit|``):
 
-1. profit target: mark debit <= credit x (1 - profit_pct)
-2. stop loss: mark debit - credit >= loss_multiple x credit
+1. profit target: credit structures close at mark debit <= credit x (1 - profit_pct); debit
+   structures when the P&L (credit - mark debit) reaches profit_pct x debit
+2. stop loss: loss = mark debit - credit >= loss_multiple x basis
 3. regime CRASH_MODE (when the regime gate is on): emergency close
-4. DTE below ``dte_exit`` calendar days: close
-5. Bollinger breakout through a short strike (close beyond a band and beyond the strike)
-6. (delta hedge — handled by the hedger, not an exit)
+4. DTE (front expiry, calendar days) below ``dte_exit``: close
+5. Bollinger breakout through a short strike: close above the upper band and above a short
+   call strike, or below the lower band and below a short put strike
+6. (delta hedge — ``strategies.hedging``, not an exit)
 7. max hold days (calendar days since entry) reached: close
+
+The expiring-today rule (``expiring_today_holds``) keeps a position that expires today open
+so the venue settles it against the closing price, unless a risk exit fires before the last bar.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.config import AppConfig
 from core.dto import ExitReason, Regime
 
 
 @dataclass(frozen=True, slots=True)
 class ExitInputs:
-    credit: float  # per share at entry
-    mark_debit: float  # per share to close at mid now
-    dte: int  # calendar days to expiry
+    credit: float  # per share of one unit at entry (negative for a debit)
+    mark_debit: float  # per share of one unit to close at mid now
+    dte: int  # calendar days to the front expiry
     held_days: int  # calendar days since entry
     spot: float
-    short_put: float
-    short_call: float
+    short_puts: tuple[float, ...] = ()
+    short_calls: tuple[float, ...] = ()
     regime: Regime | None = None
     bb_upper: float = float("nan")
     bb_lower: float = float("nan")
@@ -34,32 +40,62 @@ class ExitInputs:
 
 @dataclass(frozen=True, slots=True)
 class ExitRules:
-    profit_pct: float = 0.50
-    loss_multiple: float = 1.5
-    max_hold_days: int = 14
-    dte_exit: int = 7
-    crash_exit: bool = True
-    breakout_exit: bool = True
-    profit_target: bool = True
+    profit_pct: float
+    loss_multiple: float
+    max_hold_days: int
+    dte_exit: int
+    crash_exit: bool
+    breakout_exit: bool
+    profit_target: bool
+
+    @classmethod
+    def from_config(cls, cfg: AppConfig) -> ExitRules:
+        e = cfg.exits
+        return cls(profit_pct=e.profit_pct, loss_multiple=e.loss_multiple, max_hold_days=e.max_hold_days,
+                   dte_exit=e.dte_exit, crash_exit=cfg.gates.use_regime_gate, breakout_exit=e.breakout_exit,
+                   profit_target=e.profit_target)
+
+
+def _profit_hit(x: ExitInputs, rules: ExitRules) -> tuple[bool, str]:
+    if x.credit > 0:
+        target = x.credit * (1.0 - rules.profit_pct)
+        return x.mark_debit <= target + 1e-12, f"mark {x.mark_debit:.3f} <= target {target:.3f}"
+    pnl = x.credit - x.mark_debit
+    goal = rules.profit_pct * -x.credit
+    return pnl >= goal - 1e-12, f"P&L {pnl:.3f} >= {rules.profit_pct:g} x debit {-x.credit:.3f}"
+
+
+def _breakout(x: ExitInputs) -> str:
+    if x.short_calls and x.spot > x.bb_upper and x.spot > min(x.short_calls):
+        return f"close {x.spot:.2f} above upper band and short call {min(x.short_calls):g}"
+    if x.short_puts and x.spot < x.bb_lower and x.spot < max(x.short_puts):
+        return f"close {x.spot:.2f} below lower band and short put {max(x.short_puts):g}"
+    return ""
 
 
 def exit_reason(x: ExitInputs, rules: ExitRules) -> tuple[ExitReason | None, str]:
     """The first exit rule that fires, with a human-readable reason; (None, "") to hold."""
-    target = x.credit * (1.0 - rules.profit_pct)
-    if rules.profit_target and x.mark_debit <= target + 1e-12:
-        return ExitReason.PROFIT_TARGET, f"mark {x.mark_debit:.3f} <= target {target:.3f}"
+    hit, why = _profit_hit(x, rules)
+    if rules.profit_target and hit:
+        return ExitReason.PROFIT_TARGET, why
     loss = x.mark_debit - x.credit
-    if loss >= rules.loss_multiple * x.credit - 1e-12:
+    basis = abs(x.credit)
+    if loss >= rules.loss_multiple * basis - 1e-12:
         return ExitReason.STOP_LOSS, f"loss {loss:.3f} >= {rules.loss_multiple:g} x credit {x.credit:.3f}"
     if rules.crash_exit and x.regime is Regime.CRASH_MODE:
         return ExitReason.CRASH_MODE, "regime CRASH_MODE"
     if x.dte < rules.dte_exit:
         return ExitReason.DTE_EXIT, f"DTE {x.dte} < {rules.dte_exit}"
     if rules.breakout_exit:
-        if x.spot > x.bb_upper and x.spot > x.short_call:
-            return ExitReason.BREAKOUT, f"close {x.spot:.2f} above upper band and short call {x.short_call:g}"
-        if x.spot < x.bb_lower and x.spot < x.short_put:
-            return ExitReason.BREAKOUT, f"close {x.spot:.2f} below lower band and short put {x.short_put:g}"
+        why = _breakout(x)
+        if why:
+            return ExitReason.BREAKOUT, why
     if x.held_days >= rules.max_hold_days:
         return ExitReason.MAX_HOLD, f"held {x.held_days} days >= {rules.max_hold_days}"
     return None, ""
+
+
+def expiring_today_holds(dte: int, last_bar: bool, reason: ExitReason | None) -> bool:
+    """A position expiring today is not traded on its last bar (the venue settles it at the
+    close), nor closed for 'DTE' or no reason earlier that day."""
+    return dte <= 0 and (last_bar or reason in (None, ExitReason.DTE_EXIT))

@@ -1,6 +1,7 @@
 """Entry score, probability of profit and breach filter from short-strike deltas (SPEC §4, §5).
 
-Entry score ``S = S_conf + S_prob + S_rules + S_dir``; enter when ``S >= 40`` (configurable)::
+Entry score ``S = S_conf + S_prob + S_rules + S_dir``; enter when ``S >=`` config
+``fuzzy.score_threshold`` (SPEC: 40)::
 
     S_conf   model confidence  > 0.7 → 30,  > 0.5 → 20,  > 0.3 → 10,  else 0
     S_prob   prob. of profit   > 0.6 → 30,  > 0.45 → 20, > 0.3 → 10,  else 0
@@ -16,6 +17,9 @@ short strangle / iron condor::
 
     P(breach) ≈ |Δ_short_put| + |Δ_short_call|,      POP ≈ 1 − P(breach)
 
+Thresholds are the caller's (from ``core.config``, the single source of defaults): this
+module holds only the SPEC's scoring tables.
+
 Every function accepts scalars or arrays; scalar in → Python float / int / bool out.
 
 >>> entry_score(0.65, 1 - 0.16 - 0.16, 0.2, 0.1).total
@@ -30,9 +34,6 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from core.dto import ConfigError, ForecastState
-
-ENTRY_THRESHOLD = 40.0
-DEFAULT_MAX_BREACH = 0.50  # the default short-delta band (<= 0.25 a side) always passes
 
 CONF_TIERS = ((0.7, 30.0), (0.5, 20.0), (0.3, 10.0))
 POP_TIERS = ((0.6, 30.0), (0.45, 20.0), (0.3, 10.0))
@@ -93,8 +94,8 @@ def entry_score(confidence: ArrayLike, pop: ArrayLike, rule_signal: ArrayLike, d
     return EntryScore(_out(s_conf), _out(s_prob), _out(s_rules), _out(s_dir), _out(s_conf + s_prob + s_rules + s_dir))
 
 
-def should_enter(score: ArrayLike, threshold: float = ENTRY_THRESHOLD) -> np.ndarray | bool:
-    """``S >= threshold`` (default 40)."""
+def should_enter(score: ArrayLike, threshold: float) -> np.ndarray | bool:
+    """``S >= threshold`` (config ``fuzzy.score_threshold``)."""
     s = np.asarray(score, dtype=np.float64)
     with np.errstate(invalid="ignore"):
         res = s >= threshold
@@ -113,9 +114,9 @@ def probability_of_profit(short_put_delta: ArrayLike, short_call_delta: ArrayLik
 
 
 def breach_filter(
-    short_put_delta: ArrayLike, short_call_delta: ArrayLike, max_breach: float = DEFAULT_MAX_BREACH
+    short_put_delta: ArrayLike, short_call_delta: ArrayLike, max_breach: float
 ) -> np.ndarray | bool:
-    """True where ``P(breach) <= max_breach`` (the trade passes the filter)."""
+    """True where ``P(breach) <= max_breach`` (config ``strategy.max_breach_prob``): the trade passes."""
     if not 0.0 < max_breach <= 2.0:
         raise ConfigError(f"max breach probability {max_breach} is invalid; use a value in (0, 2]")
     p = np.asarray(breach_probability(short_put_delta, short_call_delta))

@@ -11,7 +11,7 @@ import pytest
 
 from core.backtest.run import load_inputs, run_backtest
 from core.config import build_config
-from core.dto import CONTRACT_MULTIPLIER, ExitReason, LegName
+from core.dto import CONTRACT_MULTIPLIER, ExitReason, LedgerKind, LegRole
 from data_factory.scenario import ScenarioMarket, flat_bars, path_bars
 
 HOLD_TO_EXPIRY = {
@@ -51,8 +51,8 @@ def test_gap_below_long_put_loses_put_width_minus_credit_plus_fees():
     res = run_backtest(_cfg("2018-03-01", "2018-04-13"), market=market)
     first = res.driver.broker.closed[0]
     pos = first.position
-    put_width = pos.leg(LegName.SHORT_PUT).contract.strike - pos.leg(LegName.LONG_PUT).contract.strike
-    assert pos.leg(LegName.LONG_PUT).contract.strike > 200.0  # the gap went below the long put
+    put_width = pos.leg(LegRole.SHORT_PUT).contract.strike - pos.leg(LegRole.LONG_PUT).contract.strike
+    assert pos.leg(LegRole.LONG_PUT).contract.strike > 200.0  # the gap went below the long put
     assert first.exit_reason is ExitReason.EXPIRY
     expected_loss = (put_width - pos.credit) * CONTRACT_MULTIPLIER * pos.qty + _entry_fees(first)
     assert -first.pnl == pytest.approx(expected_loss, abs=1e-6)
@@ -109,10 +109,10 @@ def test_short_call_assigned_the_day_before_ex_dividend():
     trade = res.driver.broker.closed[0]
     assert trade.exit_reason is ExitReason.ASSIGNMENT
     assert trade.exit_time.date() == dt.date(2018, 3, 15)  # ex-dividend date is Friday 2018-03-16
-    short_call = trade.position.leg(LegName.SHORT_CALL)
-    i = [leg.name for leg in trade.position.legs].index(LegName.SHORT_CALL)
+    short_call = trade.position.leg(LegRole.SHORT_CALL)
+    i = [leg.role for leg in trade.position.legs].index(LegRole.SHORT_CALL)
     assert trade.exit_prices[i] == pytest.approx(290.0 - short_call.contract.strike)
-    share_moves = [e for e in res.driver.broker.ledger if e.kind == "shares"]
+    share_moves = [e for e in res.driver.broker.ledger if e.kind is LedgerKind.SHARES]
     assert len(share_moves) == 2  # delivered at the close, flattened at the next open
     assert share_moves[1].ts.date() == dt.date(2018, 3, 16)
     assert res.driver.broker.shares == 0

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.bench.features import synthetic_market
+from data_factory.synthetic import SyntheticMarket
 from intelligence.features import FEATURE_COLUMNS, FeatureParams, compute_features
 from intelligence.fuzzy import FACTORS
 
@@ -15,11 +15,10 @@ INTRADAY_DAYS = 12
 
 @pytest.fixture(scope="module")
 def market():
-    m = synthetic_market(110, seed=21)  # ~100 sessions of daily history before the intraday window
-    first = m.bars_5m.index[-INTRADAY_DAYS * 78]
-    b5 = m.bars_5m.loc[first:]
-    b1 = m.bars_1m.loc[m.bars_1m.index > first - pd.Timedelta("5min")]
-    return b5, b1, m.daily, m.vix
+    m = SyntheticMarket("2017-01-03", "2017-06-09", seed=21)  # ~100 sessions of daily history before intraday
+    days = m.daily_bars().index
+    first, last = days[-INTRADAY_DAYS].date(), days[-1].date()
+    return m.intraday_bars(first, last, 5), m.intraday_bars(first, last, 1), m.daily_bars(), m.vix()
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from core.config import FuzzyConfig, StrategyConfig
 from core.dto import ConfigError, ForecastState
 from intelligence import fuzzy
 from strategies import scoring
@@ -117,8 +118,9 @@ def test_spec_sizing_example():
 
 def test_neural_blend_leaves_f_unchanged_without_forecaster():
     f = np.array([0.2, 0.65, 0.9])
-    np.testing.assert_array_equal(fuzzy.blend_neural(f, None), f)
-    np.testing.assert_allclose(fuzzy.blend_neural(f, ForecastState.neutral()), f)  # confidence 0
+    w_n = FuzzyConfig().neural_weight  # SPEC §4: 0.10
+    np.testing.assert_array_equal(fuzzy.blend_neural(f, None, w_n), f)
+    np.testing.assert_allclose(fuzzy.blend_neural(f, ForecastState.neutral(), w_n), f)  # confidence 0
     fs = ForecastState(prob_bull=0.1, prob_bear=0.1, prob_neutral=0.8, confidence=1.0)
     # C = 0.1·0.8 + 0.9·0.6 = 0.62
     assert float(fuzzy.blend_neural(0.6, fs, 0.10)) == pytest.approx(0.62)
@@ -150,8 +152,9 @@ def test_rule_and_direction_tiers_and_total():
     assert (s.s_conf, s.s_prob, s.s_rules, s.s_dir, s.total) == (20.0, 30.0, 15.0, 10.0, 75.0)
     vec = scoring.entry_score(np.array([0.2, 0.8]), np.array([0.25, 0.5]), np.array([-0.5, 0.9]), np.array([0.9, 0]))
     np.testing.assert_array_equal(vec.total, [0.0, 90.0])
-    assert scoring.should_enter(40.0)
-    assert not scoring.should_enter(39.99)
+    threshold = FuzzyConfig().score_threshold  # SPEC §5: 40
+    assert scoring.should_enter(40.0, threshold)
+    assert not scoring.should_enter(39.99, threshold)
     np.testing.assert_array_equal(scoring.should_enter(np.array([35.0, 45.0]), threshold=45.0), [False, True])
 
 
@@ -159,8 +162,11 @@ def test_pop_and_breach_from_short_deltas():
     assert scoring.breach_probability(-0.16, 0.14) == pytest.approx(0.30)
     assert scoring.probability_of_profit(-0.16, 0.14) == pytest.approx(0.70)
     np.testing.assert_allclose(scoring.probability_of_profit(np.array([-0.6, -0.1]), np.array([0.6, 0.2])), [0.0, 0.7])
-    assert scoring.breach_filter(-0.25, 0.25) is True
-    assert scoring.breach_filter(-0.25, 0.26) is False
+    max_breach = StrategyConfig().max_breach_prob  # 0.60
+    assert scoring.breach_filter(-0.30, 0.30, max_breach) is True
+    assert scoring.breach_filter(-0.30, 0.31, max_breach) is False
+    with pytest.raises(ConfigError, match="max breach probability 0 is invalid"):
+        scoring.breach_filter(-0.1, 0.1, 0)
     np.testing.assert_array_equal(scoring.breach_filter(np.array([-0.1, -0.2]), np.array([0.1, 0.2]), 0.3),
                                   [True, False])
     assert scoring.direction_from_forecast(ForecastState(0.5, 0.2, 0.3, 0.9)) == pytest.approx(0.3)

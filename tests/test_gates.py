@@ -11,7 +11,6 @@ import pytest
 from core.backtest.run import build_features, load_inputs, run_backtest
 from core.config import build_config
 from data_factory.embedded import EmbeddedMarket
-from tests.test_intelligence_runs import WIDE_BOOK
 
 
 @pytest.fixture(scope="module")
@@ -31,10 +30,10 @@ def _by_day(result) -> dict[str, str]:
      ({"gates.use_ratio_bias": True, "gates.ratio_z_threshold": 1.0}, "ratio_z", 1.0),
      ({"indicators.use_adx_filter": True, "indicators.adx_threshold_low": 25.0}, "adx", 25.0)],
 )
-def test_gate_acts_exactly_where_its_condition_holds(market, gate, feature, limit):
+def test_gate_acts_exactly_where_its_condition_holds(market, wide_book, gate, feature, limit):
     switched_off = {k: False for k, v in gate.items() if v is True}
-    base_cfg = build_config(None, {**WIDE_BOOK, **gate, **switched_off})
-    gated_cfg = build_config(None, {**WIDE_BOOK, **gate})
+    base_cfg = build_config(None, {**wide_book, **gate, **switched_off})
+    gated_cfg = build_config(None, {**wide_book, **gate})
     inputs = load_inputs(gated_cfg, market)
     feats = build_features(gated_cfg, inputs)
     base, gated = _by_day(run_backtest(base_cfg, inputs=inputs, features=feats)), \

@@ -180,4 +180,4 @@ def test_iv_percentile_equals_scipy_strict_on_prior_window():
 def test_vrp_and_gate():
     v = vol.vrp([0.20, 0.15, np.nan], [0.17, 0.14, 0.1])
     np.testing.assert_allclose(v[:2], [0.03, 0.01])
-    np.testing.assert_array_equal(vol.vrp_gate(v), [True, False, False])
+    np.testing.assert_array_equal(vol.vrp_gate(v, 0.02), [True, False, False])

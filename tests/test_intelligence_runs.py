@@ -11,13 +11,6 @@ from core.backtest.run import build_features, load_inputs, run_backtest
 from core.config import build_config
 from data_factory.embedded import EmbeddedMarket
 
-# Room for every entry the gates allow, so runs differ only by their gates and sizing.
-WIDE_BOOK = {
-    "backtest.start": "2017-03-01", "backtest.end": "2017-06-30", "backtest.cash": 250_000.0,
-    "strategy.max_positions": 100, "strategy.max_alloc": 1.0, "run.progress": False, "run.no_plot": True,
-    "risk.max_portfolio_delta": 1e9, "risk.max_portfolio_gamma": 1e9, "risk.max_portfolio_vega": 1e9,
-    "risk.max_near_expiry_gamma": 1e9,
-}
 RUNS = {
     "baseline": {},
     "mtf": {"mtf.use_mtf": True},
@@ -27,11 +20,11 @@ RUNS = {
 
 
 @pytest.fixture(scope="module")
-def runs():
+def runs(wide_book):
     market = EmbeddedMarket(seed=7)
     out = {}
     for name, extra in RUNS.items():
-        cfg = build_config(None, {**WIDE_BOOK, **extra})
+        cfg = build_config(None, {**wide_book, **extra})
         out[name] = run_backtest(cfg, market=market)
     return out
 
@@ -73,8 +66,8 @@ class _OneMinuteGap(EmbeddedMarket):
         return bars.loc[days != pd.Timestamp(self.missing)]
 
 
-def test_missing_timeframe_for_a_day_is_logged_not_fatal():
-    cfg = build_config(None, {**WIDE_BOOK, "backtest.end": "2017-03-31", "mtf.use_mtf": True})
+def test_missing_timeframe_for_a_day_is_logged_not_fatal(wide_book):
+    cfg = build_config(None, {**wide_book, "backtest.end": "2017-03-31", "mtf.use_mtf": True})
     res = run_backtest(cfg, market=_OneMinuteGap(seed=7))
     day = [x for x in res.driver.decisions if x.startswith("2017-03-15T10:00")]
     assert len(day) == 1
@@ -83,8 +76,8 @@ def test_missing_timeframe_for_a_day_is_logged_not_fatal():
     assert other and "unavailable" not in other[0]
 
 
-def test_features_computed_once_and_reused():
-    cfg = build_config(None, {**WIDE_BOOK, "backtest.end": "2017-03-31", "fuzzy.use_fuzzy": True})
+def test_features_computed_once_and_reused(wide_book):
+    cfg = build_config(None, {**wide_book, "backtest.end": "2017-03-31", "fuzzy.use_fuzzy": True})
     inputs = load_inputs(cfg, EmbeddedMarket(seed=7))
     feats = build_features(cfg, inputs)
     a = run_backtest(cfg, inputs=inputs, features=feats)
@@ -93,20 +86,13 @@ def test_features_computed_once_and_reused():
     assert [t.pnl for t in a.driver.broker.closed] == [t.pnl for t in b.driver.broker.closed]
 
 
-def test_fuzzy_size_follows_the_spec_example_through_the_entry_sizer():
+def test_fuzzy_size_follows_the_spec_example_through_the_entry_sizer(flat_chain):
     """F_t = 0.65, sigma* = 0.30, Q0 = 5 -> Q = floor(5 x 0.455) = 2 (SPEC §4)."""
     from core.config import AppConfig
-    from strategies.entry import BookState, EntryView, size_position
-    from tests.test_condor_properties import _CHAIN
+    from strategies.sizing import size_contracts
 
-    ts = pd.Timestamp("2018-03-01 10:00", tz="America/New_York")
-    expiry = [e for e in _CHAIN.expiries(ts) if (e - ts.date()).days >= 30][0]
-    from strategies.iron_condor import build_condor
-
-    cand, _ = build_condor(_CHAIN.expiry_slice(ts, expiry), 0.16, 0.10, 0.25, 5.0, 10.0)
     cfg = AppConfig().with_overrides({"fuzzy.use_fuzzy": True, "fuzzy.dynamic_sizing": True,
                                       "fuzzy.max_contracts": 5, "fuzzy.position_size_pct": 1.0})
-    view = EntryView(ts, 250.0, {"fuzzy_confidence": 0.65, "sigma_star": 0.30}, [])
-    qty, sizes, why = size_position(cand, view, BookState(0, 1_000_000.0, 0.0), cfg)
+    qty, sizes, why = size_contracts(400.0, 1_000_000.0, 0.0, 0.65, 0.30, cfg)
     assert (qty, sizes["q0"], why) == (2, 5, "")
     assert sizes["g"] == pytest.approx(0.455)

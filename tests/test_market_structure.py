@@ -15,6 +15,7 @@ from analytics.market_structure import (
     daily_gaps,
     es_divergence,
     fair_forward,
+    is_small_gap,
     is_steep_skew,
     put_wing_extra,
     ratio_bias,
@@ -23,6 +24,7 @@ from analytics.market_structure import (
     skew_metric,
     slice_skew,
 )
+from core.config import GatesConfig
 from core.dto import ExpirySlice
 
 
@@ -67,7 +69,8 @@ def test_gap_thresholds_small_and_direction() -> None:
     np.testing.assert_allclose(
         out["gap"], [0.0019, 0.002, -0.0019, -0.002, 0.0001, 0.0002, -0.0001, -0.0002, 0.0], atol=1e-12
     )
-    assert out["is_small"].tolist() == [True, False, True, False, True, True, True, True, True]
+    small = is_small_gap(out["gap"], GatesConfig().max_gap_pct)  # SPEC §3: 0.0019
+    assert small.tolist() == [True, False, True, False, True, True, True, True, True]
     assert out["direction"].tolist() == [1, 1, -1, -1, 0, 1, 0, -1, 0]
 
 
@@ -86,7 +89,7 @@ def test_daily_and_session_gaps_use_previous_close() -> None:
     bars = pd.DataFrame({"open": [100.0, 100.5, 101.25, 101.0], "close": [100.4, 101.1, 101.2, 101.4]}, index=idx)
     sg = session_gaps(bars)
     assert sg["gap"].iloc[1] == pytest.approx(0.15 / 101.1)
-    assert sg["is_small"].tolist() == [False, True]  # first session has no previous close
+    assert is_small_gap(sg["gap"], 0.0019).tolist() == [False, True]  # first session has no previous close
     assert sg["direction"].tolist() == [0, 1]
 
 
@@ -110,7 +113,7 @@ def test_ratio_zscore_hand_worked_window_and_causal() -> None:
 
 def test_ratio_bias_thresholds() -> None:
     z = pd.Series([2.0, 2.0001, -2.0, -2.0001, 0.3, np.nan])
-    assert ratio_bias(z).tolist() == [0, -1, 0, 1, 0, 0]
+    assert ratio_bias(z, GatesConfig().ratio_z_threshold).tolist() == [0, -1, 0, 1, 0, 0]  # SPEC §3: 2
 
 
 def test_cost_of_carry_and_backwardation() -> None:

@@ -21,7 +21,6 @@ from analytics.pricing import (
     parity_gap,
 )
 from core.bench.pricing import random_option_inputs
-from core.dto import ConfigError
 
 N_POINTS = 1000
 TREE_STEPS = 128  # a power of two: QuantLib's tree time grid is exact there (see test docstring below)
@@ -192,8 +191,10 @@ def test_american_degenerate_inputs() -> None:
     assert float(zero_vol_put) == pytest.approx(10.0)
     zero_vol_call = american_price(110.0, 100.0, 1.0, 0.05, 0.0, 0.0, True)
     assert float(zero_vol_call) == pytest.approx(110.0 - 100.0 * np.exp(-0.05))
-    with pytest.raises(ConfigError):
+    with pytest.raises(ValueError, match="unknown method 'trinomial'"):
         american_price(100.0, 100.0, 1.0, 0.05, 0.0, 0.2, True, method="trinomial")
+    with pytest.raises(ValueError, match="steps=0 must be a positive integer"):
+        american_price(100.0, 100.0, 1.0, 0.05, 0.0, 0.2, True, method="binomial", steps=0)
 
 
 _price = st.floats(50.0, 500.0)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from analytics import indicators as ind
-from core.bench.features import synthetic_market
+from core.config import MTFConfig
 from core.dto import ConfigError, Regime
+from data_factory.synthetic import SyntheticMarket
 from intelligence import mtf
 from intelligence.regime import (
     REGIME_CODE,
@@ -92,8 +95,11 @@ def test_time_in_regime_and_wings():
 
 
 @pytest.fixture(scope="module")
-def market():
-    return synthetic_market(10, seed=3, start="2017-03-06")  # ten sessions, no NYSE holiday
+def market() -> SimpleNamespace:
+    """One- and five-minute bars of ten NYSE sessions without a holiday (seeded synthetic market)."""
+    m = SyntheticMarket("2017-03-06", "2017-03-17", seed=3)
+    return SimpleNamespace(bars_1m=m.intraday_bars("2017-03-06", "2017-03-17", 1),
+                           bars_5m=m.intraday_bars("2017-03-06", "2017-03-17", 5))
 
 
 def _at(index: pd.DatetimeIndex, stamp: str) -> int:
@@ -153,8 +159,9 @@ def test_stale_and_not_yet_closed_reasons(market):
 
 
 def test_mtf_gate_band():
-    np.testing.assert_array_equal(mtf.mtf_gate(np.array([0.39, 0.40, 0.5, 0.60, 0.61, np.nan])),
-                                  [False, True, True, True, False, False])
+    band = MTFConfig()  # SPEC §3: 0.40-0.60
+    np.testing.assert_array_equal(mtf.mtf_gate(np.array([0.39, 0.40, 0.5, 0.60, 0.61, np.nan]), band.consensus_min,
+                                               band.consensus_max), [False, True, True, True, False, False])
     np.testing.assert_array_equal(mtf.mtf_gate(np.array([0.3, 0.7]), lo=0.3, hi=0.7), [True, True])
 
 

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analytics.pricing import bsm_greeks
-from core.dto import Leg, LegName, OptionContract, OptionRight, Position, Side
+from core.dto import Leg, LegRole, OptionContract, OptionRight, Position, Side, Structure
 from data_factory.base import ContractMarks
 from risk.greeks import BookGreeks, LegGreeks, beta_weighted_delta, portfolio_greeks, position_greeks
 from risk.manager import DrawdownGuard, RiskLimits, RiskManager, drawdown_stop_mask, risk_budget_qty
@@ -19,18 +19,18 @@ from risk.manager import DrawdownGuard, RiskLimits, RiskManager, drawdown_stop_m
 EXPIRY = dt.date(2018, 3, 16)
 
 
-def _leg(name: LegName, strike: float, right: OptionRight, side: Side, qty: int = 1) -> Leg:
+def _leg(name: LegRole, strike: float, right: OptionRight, side: Side, qty: int = 1) -> Leg:
     return Leg(name, OptionContract("SPY", EXPIRY, strike, right), side, qty, 1.0)
 
 
 def _condor(qty: int = 1) -> Position:
     legs = (
-        _leg(LegName.LONG_PUT, 245.0, OptionRight.PUT, Side.LONG, qty),
-        _leg(LegName.SHORT_PUT, 250.0, OptionRight.PUT, Side.SHORT, qty),
-        _leg(LegName.SHORT_CALL, 290.0, OptionRight.CALL, Side.SHORT, qty),
-        _leg(LegName.LONG_CALL, 295.0, OptionRight.CALL, Side.LONG, qty),
+        _leg(LegRole.LONG_PUT, 245.0, OptionRight.PUT, Side.LONG, qty),
+        _leg(LegRole.SHORT_PUT, 250.0, OptionRight.PUT, Side.SHORT, qty),
+        _leg(LegRole.SHORT_CALL, 290.0, OptionRight.CALL, Side.SHORT, qty),
+        _leg(LegRole.LONG_CALL, 295.0, OptionRight.CALL, Side.LONG, qty),
     )
-    return Position("p1", "iron_condor", legs, qty, dt.datetime(2018, 2, 9, 15, 0), 1.2, 3.8)
+    return Position("p1", Structure.IRON_CONDOR, legs, qty, dt.datetime(2018, 2, 9, 15, 0), 1.2, 3.8)
 
 
 def _condor_marks(spot: float = 270.0) -> ContractMarks:
@@ -41,7 +41,7 @@ def _condor_marks(spot: float = 270.0) -> ContractMarks:
 
 # ------------------------------------------------------------------ Greeks
 def test_short_put_position_greeks_hand_worked() -> None:
-    legs = [_leg(LegName.SHORT_PUT, 250.0, OptionRight.PUT, Side.SHORT, qty=2)]
+    legs = [_leg(LegRole.SHORT_PUT, 250.0, OptionRight.PUT, Side.SHORT, qty=2)]
     marks = LegGreeks(np.array([-0.30]), np.array([0.02]), np.array([-0.05]), np.array([0.15]))
     g = position_greeks(legs, marks)
     # -0.30 * 100 * 2 * (-1) = +60 shares; gamma -4; theta +10 per day; vega -30 per vol point
@@ -54,7 +54,7 @@ def test_short_condor_signs_and_contract_marks_input() -> None:
     assert g.gamma < 0
     assert g.vega < 0
     assert g.theta > 0
-    short_put = position_greeks([_condor().leg(LegName.SHORT_PUT)], LegGreeks(*(np.array([x]) for x in
+    short_put = position_greeks([_condor().leg(LegRole.SHORT_PUT)], LegGreeks(*(np.array([x]) for x in
                                 (-0.2, 0.01, -0.03, 0.2))))
     assert short_put.delta > 0
     two = position_greeks(_condor(qty=2), _condor_marks())
@@ -65,7 +65,7 @@ def test_short_condor_signs_and_contract_marks_input() -> None:
 @given(st.lists(st.tuples(st.floats(-1, 1), st.floats(0, 0.1), st.floats(-0.5, 0), st.floats(0, 0.5),
                           st.integers(1, 5), st.booleans()), min_size=1, max_size=6))
 def test_position_greeks_are_sum_of_single_legs(rows: list) -> None:
-    legs = [_leg(LegName.SHORT_PUT, 100.0 + i, OptionRight.PUT, Side.LONG if long else Side.SHORT, qty)
+    legs = [_leg(LegRole.SHORT_PUT, 100.0 + i, OptionRight.PUT, Side.LONG if long else Side.SHORT, qty)
             for i, (*_, qty, long) in enumerate(rows)]
     arr = np.array([r[:4] for r in rows], dtype=float)
     marks = LegGreeks(arr[:, 0], arr[:, 1], arr[:, 2], arr[:, 3])

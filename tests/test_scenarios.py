@@ -11,7 +11,7 @@ import QuantLib as ql
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.dto import Leg, LegName, OptionContract, OptionRight, Side
+from core.dto import Leg, LegRole, OptionContract, OptionRight, Side
 from risk.scenarios import (
     FLASH_CRASH,
     REVALUE_COLUMNS,
@@ -110,8 +110,8 @@ def test_revalue_rows_and_approximation_error() -> None:
 
 def test_book_from_dto_legs() -> None:
     exp = dt.date(2018, 3, 16)
-    legs = [Leg(LegName.SHORT_PUT, OptionContract("SPY", exp, 250.0, OptionRight.PUT), Side.SHORT, 3, 2.0),
-            Leg(LegName.LONG_CALL, OptionContract("SPY", exp, 295.0, OptionRight.CALL), Side.LONG, 3, 0.5)]
+    legs = [Leg(LegRole.SHORT_PUT, OptionContract("SPY", exp, 250.0, OptionRight.PUT), Side.SHORT, 3, 2.0),
+            Leg(LegRole.LONG_CALL, OptionContract("SPY", exp, 295.0, OptionRight.CALL), Side.LONG, 3, 0.5)]
     book = OptionBook.from_legs(legs, 270.0, [0.2, 0.14], as_of=dt.date(2018, 2, 9), r=0.02, q=0.015)
     np.testing.assert_allclose(book.taus, [35 / 365, 35 / 365])
     assert book.signed_qty.tolist() == [-3.0, 3.0]

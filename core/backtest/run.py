@@ -13,7 +13,7 @@ from core.backtest.driver import BacktestDriver
 from core.backtest.engine import run_clock
 from core.backtest.market import build_market, resolve_range
 from core.config import AppConfig
-from core.dto import DataError
+from core.dto import DataError, FeatureSet
 from data_factory.base import ChainSource, MarketSource, SourceInfo
 
 WARMUP_SESSIONS = 5  # intraday history before the first traded bar (indicator warm-up)
@@ -39,7 +39,7 @@ class BacktestResult:
     cfg: AppConfig
     inputs: BacktestInputs
     driver: BacktestDriver
-    features: dict[str, np.ndarray]
+    features: FeatureSet
     seconds: float
 
     @property
@@ -95,12 +95,12 @@ def load_inputs(cfg: AppConfig, market: MarketSource | None = None) -> BacktestI
     return BacktestInputs(info, start, end, bars, daily, vix, market.chains(bars), first_bar, bars_1m, qqq)
 
 
-def build_features(cfg: AppConfig, inputs: BacktestInputs) -> dict[str, np.ndarray]:
+def build_features(cfg: AppConfig, inputs: BacktestInputs) -> FeatureSet:
     """Every feature the decision core reads, computed once over all bars (causal)."""
-    from intelligence.pipeline import feature_arrays
+    from intelligence.pipeline import feature_set
 
     forecast = neural_forecast(cfg, inputs) if cfg.forecaster.use_neural else None
-    return feature_arrays(cfg, inputs.bars, inputs.daily, inputs.vix, intraday_vix(inputs), inputs.bars_1m,
+    return feature_set(cfg, inputs.bars, inputs.daily, inputs.vix, intraday_vix(inputs), inputs.bars_1m,
                           forecast, inputs.qqq_daily)
 
 
@@ -141,19 +141,14 @@ def intraday_vix(inputs: BacktestInputs) -> np.ndarray:
 
 
 def run_backtest(cfg: AppConfig, market: MarketSource | None = None, progress: bool | None = None,
-                 inputs: BacktestInputs | None = None, features: dict[str, np.ndarray] | None = None
+                 inputs: BacktestInputs | None = None, features: FeatureSet | None = None
                  ) -> BacktestResult:
     """Run one backtest; ``inputs`` / ``features`` may be shared across runs (optimizer, stress)."""
     t0 = time.perf_counter()
     inputs = inputs or load_inputs(cfg, market)
     features = features if features is not None else build_features(cfg, inputs)
-    score_fn = None
-    if cfg.fuzzy.use_fuzzy:
-        from strategies.entry import make_score_fn
-
-        score_fn = make_score_fn(cfg)
     driver = BacktestDriver(cfg, inputs.bars, features, inputs.chains, inputs.first_bar,
-                            ex_dividend_schedule(inputs.daily, cfg.data.dividend_yield), score_fn)
+                            ex_dividend_schedule(inputs.daily, cfg.data.dividend_yield))
     show = cfg.run.progress if progress is None else progress
     bar = _progress_bar(len(inputs.bars), show)
     run_clock(inputs.bars, driver.on_bar, (lambda i: bar.update(i - bar.n)) if bar is not None else None)
@@ -170,12 +165,3 @@ def _progress_bar(total: int, show: bool):
     from tqdm import tqdm
 
     return tqdm(total=total, unit="bar", desc="backtest", leave=False, mininterval=0.5)
-
-
-def run_backtest_cli(cfg: AppConfig) -> int:
-    from core.outputs.backtest import print_summary, write_outputs
-
-    result = run_backtest(cfg)
-    out_dir = write_outputs(result)
-    print_summary(result, out_dir)
-    return 0

@@ -17,6 +17,7 @@ import time
 import numpy as np
 import pandas as pd
 
+from core.config import RunConfig
 from data_factory.base import NY_TZ
 from data_factory.chains import ModelChainSource
 
@@ -56,7 +57,7 @@ def _time_marks(source: ModelChainSource, ts: pd.Timestamp, rng: np.random.Gener
     return {"marks_us_per_4leg_call": round(per_call, 1), "marks_us_per_contract_batch1000": round(per_contract, 3)}
 
 
-def benchmark_chain_build(n_timestamps: int = 200, seed: int = 7) -> dict[str, float]:
+def benchmark_chain_build(n_timestamps: int = 200, seed: int = RunConfig().seed) -> dict[str, float]:
     """Build the 0-60 DTE chain at ``n_timestamps`` session closes and time it.
 
     Returns ``ms_per_timestamp`` (mean), ``ms_p50``, ``ms_p95``, mean ``expiries`` and ``strikes``

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from core.config import RunConfig
 from intelligence.forecaster.data import FEATURE_NAMES, NormStats, TargetSpec
 from intelligence.forecaster.infer import ForecastBundle, StreamingForecaster
 from intelligence.forecaster.model import DeepMamba, ModelConfig
@@ -48,8 +49,10 @@ def _streaming_ms(model: DeepMamba, bars: int, rng: np.random.Generator) -> floa
     return 1000.0 * (time.perf_counter() - start) / (bars - 100)
 
 
-def benchmark_forecaster(batch: int = 32, seq: int = 128, d_model: int = 64, layers: int = 4, steps: int = 5,
-                         seed: int = 7, threads: int | None = None) -> dict[str, float | int | str | bool]:
+def benchmark_forecaster(
+    batch: int = 32, seq: int = 128, d_model: int = 64, layers: int = 4, steps: int = 5,
+    seed: int = RunConfig().seed, threads: int | None = None,
+) -> dict[str, float | int | str | bool]:
     """Throughput and latency figures (see module docstring) on the CPU.
 
     ``threads`` sets torch's intra-op threads for the measurement (restored afterwards); on a

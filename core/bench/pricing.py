@@ -12,6 +12,7 @@ import time
 import numpy as np
 
 from analytics.pricing import bsm_greeks
+from core.config import RunConfig
 
 
 def random_option_inputs(n: int, seed: int) -> dict[str, np.ndarray]:
@@ -55,7 +56,7 @@ def _quantlib_loop(x: dict[str, np.ndarray], n: int) -> np.ndarray:
     return npv
 
 
-def benchmark_pricing(n_vectorised: int = 1_000_000, n_quantlib: int = 20_000, seed: int = 7) -> dict:
+def benchmark_pricing(n_vectorised: int = 1_000_000, n_quantlib: int = 20_000, seed: int = RunConfig().seed) -> dict:
     """Options per second for ``bsm_greeks`` on ``n_vectorised`` options and for a QuantLib loop.
 
     The numpy figure is the best of three calls (the first also warms caches); the QuantLib loop runs once.

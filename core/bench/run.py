@@ -94,7 +94,7 @@ def _peak_mib() -> float:
 def run_benchmark(cfg: AppConfig, out: Path | None = None) -> dict[str, Any]:
     rows = backtest_workloads(cfg)
     backtest_peak = _peak_mib()
-    rows += component_workloads(cfg.run.seed) + _forecaster_rows()
+    rows += component_workloads(cfg.run.seed) + _forecaster_rows(cfg.run.seed)
     payload = {
         "machine": {"python": platform.python_version(), "processor": platform.processor() or platform.machine()},
         "peak_memory_mib_after_backtests": backtest_peak,
@@ -114,12 +114,12 @@ def run_benchmark(cfg: AppConfig, out: Path | None = None) -> dict[str, Any]:
     return payload
 
 
-def _forecaster_rows() -> list[dict[str, Any]]:
+def _forecaster_rows(seed: int) -> list[dict[str, Any]]:
     try:
         from core.bench.forecaster import benchmark_forecaster
     except ImportError:  # forecaster not installed in this checkout
         return []
-    res = benchmark_forecaster()
+    res = benchmark_forecaster(seed=seed)
     return [
         {"workload": "forecaster training, chunked scan (4L d64, 32x128, CPU)",
          "tokens_per_second": res.get("train_tokens_per_s_chunked"),

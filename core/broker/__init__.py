@@ -1,1 +1,1 @@
-"""broker: see README "Architecture"."""
+"""Brokers: the ``Broker`` protocol and the simulated venue (Alpaca implements the same protocol)."""

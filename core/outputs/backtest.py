@@ -19,13 +19,12 @@ import pandas as pd
 from analytics.attribution import factor_attribution
 from analytics.metrics import compute_metrics, daily_closes
 from core.backtest.run import BacktestResult
-from core.broker.sim import ClosedTrade
-from core.dto import LegName
+from core.broker.protocol import ClosedTrade
+from core.dto import ExitReason, Position, Side
 from core.outputs.atomic import atomic_dir
 from risk.greeks import beta_weighted_delta
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-_LEGS = (LegName.LONG_PUT, LegName.SHORT_PUT, LegName.SHORT_CALL, LegName.LONG_CALL)
 
 
 def code_revision() -> str:
@@ -50,23 +49,24 @@ def run_id(result: BacktestResult) -> str:
     return f"bt_{result.inputs.start:%Y%m%d}_{result.inputs.end:%Y%m%d}_{config_hash(cfg)}_s{result.cfg.run.seed}"
 
 
+def legs_summary(position: Position) -> str:
+    """``-P258 +P253 -C275 +C280``: side, right and strike of every leg, by strike."""
+    legs = sorted(position.legs, key=lambda leg: (leg.contract.expiry, leg.contract.strike, leg.contract.right.value))
+    return " ".join(f"{'+' if leg.side is Side.LONG else '-'}{leg.qty // position.qty if leg.qty % position.qty == 0 else leg.qty}"
+                    f"{leg.contract.right.value}{leg.contract.strike:g}" for leg in legs)
+
+
 def trades_frame(trades: list[ClosedTrade]) -> pd.DataFrame:
-    """One row per position (see README "trades.csv")."""
+    """One row per position, any structure (see README "trades.csv")."""
     rows = []
     for t in trades:
         pos = t.position
-        row: dict[str, Any] = {"position_id": pos.position_id, "structure": pos.structure,
-                               "entry_time": pos.opened_at.isoformat(), "exit_time": t.exit_time.isoformat(),
-                               "expiry": pos.legs[0].contract.expiry.isoformat(), "contracts": pos.qty}
-        by_name = {leg.name: (leg, px) for leg, px in zip(pos.legs, t.exit_prices, strict=True)}
-        for name in _LEGS:
-            leg, px = by_name[name]
-            row[f"{name.value}_right"] = leg.contract.right.value
-            row[f"{name.value}_strike"] = leg.contract.strike
-            row[f"{name.value}_entry"] = leg.entry_price
-            row[f"{name.value}_exit"] = px
-        row.update(credit=pos.credit, max_loss=pos.max_loss, exit_debit=t.exit_debit, fees=t.fees, pnl=t.pnl,
-                   exit_reason=t.exit_reason.value)
+        row: dict[str, Any] = {"position_id": pos.position_id, "structure": pos.structure.value,
+                               "legs": legs_summary(pos), "entry_time": pos.opened_at.isoformat(),
+                               "exit_time": t.exit_time.isoformat(), "expiry": pos.front_expiry.isoformat(),
+                               "contracts": pos.qty, "credit": pos.credit, "max_loss": pos.max_loss,
+                               "exit_debit": t.exit_debit, "fees": t.fees, "option_pnl": t.pnl,
+                               "share_pnl": t.share_pnl, "pnl": t.total_pnl, "exit_reason": t.exit_reason.value}
         feats: dict[str, Any] = dict(t.entry_extra.get("features", {}))  # type: ignore[call-overload]  # stored as object
         for key in ENTRY_FEATURE_COLUMNS:
             if key in feats:
@@ -77,6 +77,22 @@ def trades_frame(trades: list[ClosedTrade]) -> pd.DataFrame:
                 row[f"entry_{key}"] = scores[key]
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def legs_frame(trades: list[ClosedTrade]) -> pd.DataFrame:
+    """One row per leg fill (opening and closing) of every position (``legs.csv``)."""
+    rows = []
+    for t in trades:
+        pos = t.position
+        for leg, exit_px in zip(pos.legs, t.exit_prices, strict=True):
+            for when, ts, px, buying in (("open", pos.opened_at, leg.entry_price, leg.side is Side.LONG),
+                                         ("close", t.exit_time, exit_px, leg.side is Side.SHORT)):
+                rows.append({"position_id": pos.position_id, "fill": when, "leg_role": leg.role.value,
+                             "occ_symbol": leg.contract.occ_symbol, "side": "buy" if buying else "sell",
+                             "quantity": leg.qty, "price": px, "time": ts.isoformat(),
+                             "settlement": when == "close" and t.exit_reason is ExitReason.EXPIRY})
+    return pd.DataFrame(rows, columns=["position_id", "fill", "leg_role", "occ_symbol", "side", "quantity", "price",
+                                       "time", "settlement"])
 
 
 ENTRY_FEATURE_COLUMNS = (
@@ -178,12 +194,17 @@ def write_outputs(result: BacktestResult, out: str | None = None) -> Path:
 def _write_all(result: BacktestResult, folder: Path, name: str) -> None:
     trades = trades_frame(result.driver.broker.closed)
     trades.to_csv(folder / "trades.csv", index=False, float_format="%.6f")
+    legs_frame(result.driver.broker.closed).to_csv(folder / "legs.csv", index=False, float_format="%.6f")
     equity_frame(result).to_csv(folder / "equity.csv", index=False, float_format="%.4f")
     greeks_frame(result).to_csv(folder / "greeks.csv", index=False, float_format="%.6f")
-    (folder / "decisions.log").write_text("\n".join(result.driver.decisions) + "\n", encoding="utf-8")
+    records = result.driver.recorder.records
+    (folder / "decisions.log").write_text("\n".join(r.render() for r in records) + "\n", encoding="utf-8")
+    with (folder / "decisions.jsonl").open("w", encoding="utf-8") as fh:
+        for r in records:
+            fh.write(json.dumps(r.to_json(), default=_json_default) + "\n")
     metrics = metrics_of(result, trades)
     option_pnl = float(trades["pnl"].sum()) if len(trades) else 0.0
-    # delta hedges and assignment deliveries: the part of the equity change not in trades.csv
+    # delta hedges (and deliveries still open at the end): the part of the equity change not in trades.csv
     metrics["stock_pnl"] = round(float(metrics["net_profit"] or 0.0) - option_pnl, 6)
     metrics.update(risk_metrics(result, trades))
     _dump_json(folder / "metrics.json", metrics)

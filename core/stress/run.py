@@ -28,7 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,17 +43,15 @@ from core.dto import (
     ConfigError,
     DataError,
     ExitReason,
-    Leg,
-    OptionContract,
     OptionRight,
     Position,
-    Side,
 )
 from core.outputs.backtest import REPO_ROOT, code_revision, config_hash, metrics_of, trades_frame
 from core.stress.report import _clean, print_report, write_report
 from data_factory.base import ChainSource, MarketSource
 from risk.scenarios import IV_FLOOR, STANDARD_SCENARIOS, OptionBook, revalue
-from strategies.iron_condor import CondorCandidate, build_condor
+from strategies.structures.catalog import IRON_CONDOR
+from strategies.structures.spec import Candidate, SelectionParams, select
 
 HISTORICAL_WINDOWS: dict[str, tuple[str, str]] = {
     "Aug 2015": ("2015-08-03", "2015-09-30"),
@@ -121,11 +119,12 @@ class StressPortfolio:
     def describe(self) -> dict[str, Any]:
         rows = []
         for p in self.positions:
-            strikes = {leg.name.value: leg.contract.strike for leg in p.legs}
+            strikes = {leg.role.value: leg.contract.strike for leg in p.legs}
             put_w = strikes.get("short_put", math.nan) - strikes.get("long_put", math.nan)
             call_w = strikes.get("long_call", math.nan) - strikes.get("short_call", math.nan)
-            rows.append({"position_id": p.position_id, "structure": p.structure, "opened_at": p.opened_at.isoformat(),
-                         "expiry": p.legs[0].contract.expiry.isoformat(), "contracts": p.qty, **strikes,
+            rows.append({"position_id": p.position_id, "structure": p.structure.value,
+                         "opened_at": p.opened_at.isoformat(), "expiry": p.front_expiry.isoformat(),
+                         "contracts": p.qty, **strikes,
                          "put_width": put_w, "call_width": call_w, "credit": p.credit,
                          "max_loss_per_share": p.max_loss,
                          "max_loss_bound": p.max_loss * CONTRACT_MULTIPLIER * p.qty})
@@ -208,8 +207,8 @@ def standard_condor(cfg: AppConfig, market: MarketSource, day: dt.date) -> Stres
     target = min(max(STANDARD_TARGET_DELTA, s.delta_low), s.delta_high)
     reasons = []
     for expiry in listed:
-        cand, why = build_condor(chains.expiry_slice(ts, expiry), target, s.delta_low, s.delta_high,
-                                 s.wing_min, s.wing_max)
+        params = SelectionParams(target, s.delta_low, s.delta_high, s.wing_min, s.wing_max)
+        cand, why = select(IRON_CONDOR, chains.expiry_slice(ts, expiry), params, s.underlying, ts)
         if cand is not None:
             return portfolio_from_positions("standard_condor", [_condor_position(cand, s.underlying, s.quantity, ts)],
                                             chains, ts, float(bars["close"].iloc[-1]), *_rates(cfg, chains))
@@ -218,12 +217,10 @@ def standard_condor(cfg: AppConfig, market: MarketSource, day: dt.date) -> Stres
                     "; widen --dte-min/--dte-max or the delta band")
 
 
-def _condor_position(cand: CondorCandidate, underlying: str, qty: int, ts: pd.Timestamp) -> Position:
-    legs = tuple(
-        Leg(name, OptionContract(underlying, cand.expiry, quote.strike, quote.right),
-            Side.SHORT if name.value.startswith("short") else Side.LONG, qty, round(quote.mid, 4))
-        for name, quote in cand.legs.items())
-    return Position("STD-CONDOR", "iron_condor", legs, qty, ts.to_pydatetime(), round(cand.credit_mid, 4),
+def _condor_position(cand: Candidate, underlying: str, qty: int, ts: pd.Timestamp) -> Position:
+    legs = tuple(replace(leg, qty=leg.qty * qty, entry_price=round(leg.entry_price, 4))
+                 for leg in cand.order_legs(underlying))
+    return Position("STD-CONDOR", cand.spec.kind, legs, qty, ts.to_pydatetime(), round(cand.credit_mid, 4),
                     round(cand.max_loss, 4))
 
 

@@ -28,6 +28,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from core.config import ForecasterConfig, RunConfig
 from core.dto import ConfigError, DataError
 from intelligence.forecaster.data import (
     FEATURE_NAMES,
@@ -49,7 +50,10 @@ HEAD_NAMES = ("return", "regime", "vol")
 
 @dataclass(frozen=True, slots=True)
 class TrainParams:
-    """Every knob of a forecaster training run (frozen; validated on construction)."""
+    """Every knob of a forecaster training run (frozen; validated on construction).
+
+    ``seed`` and ``out`` default to ``core.config``'s ``run.seed`` and ``forecaster.model``.
+    """
 
     start: dt.date = dt.date(1999, 1, 1)
     end: dt.date = dt.date(2016, 12, 31)
@@ -64,9 +68,9 @@ class TrainParams:
     batch: int = 64
     lr: float = 3e-3
     weight_decay: float = 1e-2
-    seed: int = 7
+    seed: int = RunConfig().seed
     device: str = "auto"
-    out: str = "models/mamba_active.pth"
+    out: str = ForecasterConfig().model
     tensorboard_dir: str = "reports/tensorboard/forecaster"
     resume: bool = False
     val_fraction: float = 0.15

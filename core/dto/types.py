@@ -79,14 +79,50 @@ class Action(Enum):
     HEDGE = "hedge"
     HOLD = "hold"
     SKIP = "skip"
+    HALT = "halt"  # the daily drawdown stop trips: no new entries until the next session
 
 
 @unique
-class LegName(Enum):
+class LegRole(Enum):
+    """What a leg is for inside its structure (names, never ``leg2``)."""
+
     SHORT_PUT = "short_put"
     LONG_PUT = "long_put"
     SHORT_CALL = "short_call"
     LONG_CALL = "long_call"
+
+
+@unique
+class Structure(Enum):
+    """Option structures the decision core can open (each has a spec in ``strategies.structures``)."""
+
+    IRON_CONDOR = "iron_condor"
+    PUT_CREDIT_SPREAD = "put_credit_spread"
+    CALL_CREDIT_SPREAD = "call_credit_spread"
+
+
+@unique
+class FillModelKind(Enum):
+    """How the simulated venue prices a leg: mid, mid moved by a fraction of the half-spread, or crossing."""
+
+    MID = "mid"
+    FRACTION = "fraction"
+    CROSS = "cross"
+
+
+@unique
+class LedgerKind(Enum):
+    OPEN = "open"
+    CLOSE = "close"
+    FEE = "fee"
+    SETTLE = "settle"
+    SHARES = "shares"
+
+
+@unique
+class OrderIntent(Enum):
+    OPEN = "open"
+    CLOSE = "close"
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,7 +263,9 @@ class ChainSnapshot:
 
 @dataclass(frozen=True, slots=True)
 class Leg:
-    name: LegName
+    """One leg of a position: ``qty`` contracts (ratio x units) at ``entry_price`` per share."""
+
+    role: LegRole
     contract: OptionContract
     side: Side
     qty: int
@@ -240,11 +278,12 @@ class Leg:
 
 @dataclass(frozen=True, slots=True)
 class Position:
-    """An open multi-leg position.  ``credit`` is the net entry credit per share (positive
-    for a credit structure); ``max_loss`` is per share (widest wing - credit for a condor)."""
+    """An open multi-leg position.  ``credit`` is the net entry credit per share of one unit
+    (positive for a credit structure, negative for a debit); ``max_loss`` is per share of one
+    unit: the worst payoff at expiry (widest wing - credit for a condor)."""
 
     position_id: str
-    structure: str
+    structure: Structure
     legs: tuple[Leg, ...]
     qty: int
     opened_at: dt.datetime
@@ -252,11 +291,19 @@ class Position:
     max_loss: float
     entry_fees: float = 0.0
 
-    def leg(self, name: LegName) -> Leg:
+    def leg(self, role: LegRole) -> Leg:
         for leg in self.legs:
-            if leg.name is name:
+            if leg.role is role:
                 return leg
-        raise KeyError(name)
+        raise KeyError(role)
+
+    @property
+    def front_expiry(self) -> dt.date:
+        """The nearest expiry among the legs (the one that settles first)."""
+        return min(leg.contract.expiry for leg in self.legs)
+
+    def short_strikes(self, right: OptionRight) -> tuple[float, ...]:
+        return tuple(leg.contract.strike for leg in self.legs if leg.side is Side.SHORT and leg.contract.right is right)
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,12 +323,3 @@ class ForecastState:
         return cls(prob_bull=1 / 3, prob_bear=1 / 3, prob_neutral=1 / 3, confidence=0.0)
 
 
-@dataclass(frozen=True, slots=True)
-class TradeDecision:
-    action: Action
-    structure: str = ""
-    legs: tuple[Leg, ...] = ()
-    qty: int = 0
-    reasons: tuple[str, ...] = ()
-    scores: dict[str, float] = field(default_factory=dict)
-    exit_reason: ExitReason | None = None
