@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +31,14 @@ def _bounds(info: Any) -> str:
     annotation = str(info.annotation).replace("typing.", "")
     if "Literal" in annotation:
         parts.append("one of " + annotation[annotation.index("[") + 1:annotation.rindex("]")])
+    elif isinstance(info.annotation, type) and issubclass(info.annotation, Enum):
+        parts.append("one of " + ", ".join(repr(m.value) for m in info.annotation))
     return ", ".join(parts)
 
 
 def _toml_value(value: Any) -> str:
+    if isinstance(value, Enum):
+        return _toml_value(value.value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):

@@ -17,6 +17,7 @@ from core.config import build_config
 from core.dto import (
     CONTRACT_MULTIPLIER,
     ExitReason,
+    ExpirySlice,
     FillModelKind,
     Leg,
     LegRole,
@@ -29,7 +30,6 @@ from core.dto import (
 )
 from strategies.structures.catalog import IRON_CONDOR
 from strategies.structures.spec import SelectionParams, position_max_loss, select
-from core.dto import ExpirySlice
 
 EXP = dt.date(2018, 4, 20)
 

@@ -197,7 +197,7 @@ def test_the_hand_made_slice_is_sane() -> None:
     assert np.all(sl.put_bid >= 0) and np.all(sl.call_bid >= 0)
     c = expected_condor(sl)
     # the 0.175-delta shorts of a 15% vol, 38-day SPY at 260
-    assert c["strikes"] == (248.0, 243.0, 271.0, 276.0)
+    assert c["strikes"] == (249.0, 244.0, 272.0, 277.0)
     assert 0.15 <= c["credit"] / c["width"] < 1.0
     assert c["breach"] < 0.60
 
@@ -253,13 +253,9 @@ def test_the_first_failing_gate_wins(first: int) -> None:
     feature with MTF-unavailable); the decision names the first."""
     conf: dict[str, Any] = {}
     feats: dict[str, float] = {}
-    for _, c, f in GATES[first:-1]:
+    for _, c, f in reversed(GATES[first:-1]):  # the earlier gate's value of a shared feature wins
         conf.update(c)
         feats.update(f)
-    if "vix" in feats and first > 0:  # VIX_HIGH wins over nothing but VIX_UNAVAILABLE
-        feats["vix"] = 30.0 if first == 1 else 15.0
-    if first > 1:
-        feats.pop("vix", None)
     d = entry_of(decide(snapshot(feats=features(**feats)), cfg(**conf)))
     assert d.codes == (GATES[first][0],)
 
@@ -348,7 +344,7 @@ def test_passing_entry_is_an_iron_condor_on_the_delta_band() -> None:
     assert [leg.side for leg in e.legs] == [Side.SHORT, Side.LONG, Side.SHORT, Side.LONG]
     assert [leg.contract.right for leg in e.legs] == [OptionRight.PUT, OptionRight.PUT, OptionRight.CALL,
                                                      OptionRight.CALL]
-    assert tuple(leg.contract.strike for leg in e.legs) == c["strikes"] == (248.0, 243.0, 271.0, 276.0)
+    assert tuple(leg.contract.strike for leg in e.legs) == c["strikes"] == (249.0, 244.0, 272.0, 277.0)
     assert all(leg.contract.expiry == EXPIRY and leg.qty == 1 and leg.contract.underlying == "SPY"
                for leg in e.legs)
     assert [leg.entry_price for leg in e.legs] == pytest.approx(c["mids"])
@@ -362,7 +358,7 @@ def test_passing_entry_is_an_iron_condor_on_the_delta_band() -> None:
     assert e.scores["max_loss_per_contract"] == pytest.approx(per)
     assert e.scores["q_base"] == 1 and e.scores["q_alloc"] == math.floor(CASH * 0.15 / per + 1e-9)
     assert e.scores["q_final"] == 1 and e.scores["unit_delta"] == pytest.approx(c["delta"])
-    assert e.reasons == (f"condor {EXPIRY} 243/248/271/276 credit {c['credit']:.2f} ratio {c['credit'] / 5:.2f} x1",)
+    assert e.reasons == (f"condor {EXPIRY} 244/249/272/277 credit {c['credit']:.2f} ratio {c['credit'] / 5:.2f} x1",)
     assert e.limit is None
 
 
@@ -371,7 +367,7 @@ def test_wing_rules_on_the_grid() -> None:
     # wing_min 5.5: the nearest listed strike at least 5.5 away is 6 away
     e = entry_of(decide(snapshot(), cfg(strategy__wing_min=5.5)))
     c = expected_condor(sl, wing=5.5)
-    assert tuple(leg.contract.strike for leg in e.legs) == c["strikes"] == (248.0, 242.0, 271.0, 277.0)
+    assert tuple(leg.contract.strike for leg in e.legs) == c["strikes"] == (249.0, 243.0, 272.0, 278.0)
     # wing_max below that: no candidate
     d = entry_of(decide(snapshot(), cfg(strategy__wing_min=5.5, strategy__wing_max=5.5)))
     assert d.codes == (ReasonCode.NO_CANDIDATE,)
@@ -385,7 +381,7 @@ def test_delta_band_moves_the_shorts() -> None:
     c = expected_condor(sl, 0.25, 0.35)
     assert tuple(leg.contract.strike for leg in e.legs) == c["strikes"]
     assert 0.25 <= abs(sl.put_delta[c["idx"][0]]) <= 0.35
-    assert c["strikes"][0] > 248.0 and c["strikes"][2] < 271.0
+    assert c["strikes"][0] > 249.0 and c["strikes"][2] < 272.0
     # breach probability ~0.6 > 0.5: no candidate
     d = entry_of(decide(snapshot(), cfg(strategy__delta_low=0.25, strategy__delta_high=0.35,
                                         strategy__max_breach_prob=0.5)))
@@ -439,9 +435,9 @@ def test_size_fuzzy_and_dynamic() -> None:
 
 
 def _roomy(**extra: Any) -> AppConfig:
-    return cfg(risk__max_account_risk_per_trade=0.5, risk__max_trade_vega=1e6, risk__max_trade_delta=1e6,
-               risk__max_portfolio_vega=1e6, risk__max_portfolio_delta=1e6, risk__max_portfolio_gamma=1e6,
-               **extra)
+    return cfg(**{"risk__max_account_risk_per_trade": 0.5, "risk__max_trade_vega": 1e6, "risk__max_trade_delta": 1e6,
+                  "risk__max_portfolio_vega": 1e6, "risk__max_portfolio_delta": 1e6,
+                  "risk__max_portfolio_gamma": 1e6, **extra})
 
 
 def test_entry_qty_is_the_sizing_result() -> None:
@@ -452,12 +448,16 @@ def test_entry_qty_is_the_sizing_result() -> None:
     # max_alloc cuts it: floor(25000 x 0.04 / per)
     e = entry_of(decide(snapshot(), _roomy(strategy__quantity=4, strategy__max_alloc=0.04)))
     assert e.qty == math.floor(CASH * 0.04 / per) == 2
-    # reserved buying power of a held position counts against max_alloc
+    # reserved buying power of a held position counts against max_alloc (cash + 100 offsets its
+    # mark of -100, so equity stays 25,000)
     held = book_position("A", reserved=CASH * 0.04 - per)
-    e = entry_of(decide(snapshot(book=make_book((held,))), _roomy(strategy__quantity=4, strategy__max_alloc=0.04)))
+    book = make_book((held,), cash=CASH + 100.0)
+    assert book.equity == CASH
+    e = entry_of(decide(snapshot(book=book), _roomy(strategy__quantity=4, strategy__max_alloc=0.04)))
     assert e.qty == 1
     held = book_position("A", reserved=CASH * 0.04 - per + 1.0)
-    e = entry_of(decide(snapshot(book=make_book((held,))), _roomy(strategy__quantity=4, strategy__max_alloc=0.04)))
+    book = make_book((held,), cash=CASH + 100.0)
+    e = entry_of(decide(snapshot(book=book), _roomy(strategy__quantity=4, strategy__max_alloc=0.04)))
     assert e.action is Action.SKIP and e.codes == (ReasonCode.SIZE_ZERO,)
     # fuzzy sizing through decide: Q0 = min(5, floor(25000 x 0.05 / per)); Q = floor(Q0 x F)
     f = features(fuzzy_confidence=0.8, mtf_consensus=0.5)
@@ -720,7 +720,8 @@ def _summary(d: tuple[TradeDecision, ...]) -> list[tuple[Any, ...]]:
 
 
 def test_decide_is_pure() -> None:
-    conf = _roomy(hedge__enable_hedge=True, strategy__quantity=2, mtf__use_mtf=True, fuzzy__use_fuzzy=True)
+    conf = _roomy(hedge__enable_hedge=True, hedge__hedge_threshold=0.05, strategy__quantity=2, mtf__use_mtf=True,
+                  fuzzy__use_fuzzy=True)
     bp = book_position("A", qty=2, deltas=HEDGE_DELTAS)
     done = book_position("B", mark=0.3)
     snap = snapshot(book=make_book((bp, done), shares=5.0, hedge_shares=5.0),
@@ -748,7 +749,7 @@ def _pickled_cases() -> list[tuple[bytes, bytes]]:
     bp = book_position("A", qty=2, mark=0.3, deltas=HEDGE_DELTAS)
     conf = cfg(mtf__use_mtf=True, hedge__enable_hedge=True)
     snaps = [snapshot(feats=mtf_off, book=make_book((bp,), shares=7.0, hedge_shares=7.0)),
-             snapshot(feats=mtf_ok, book=make_book((book_position("B", deltas=HEDGE_DELTAS),)))]
+             snapshot(feats=mtf_ok, book=make_book((book_position("B", qty=2, deltas=HEDGE_DELTAS),)))]
     return [(pickle.dumps(s), pickle.dumps(conf)) for s in snaps]
 
 
@@ -761,13 +762,13 @@ def decide_pickled(payload: tuple[bytes, bytes]) -> bytes:
 def test_pickled_snapshot_decides_the_same_in_a_spawned_process() -> None:
     cases = _pickled_cases()
     local = [_summary(decide(pickle.loads(s), pickle.loads(c))) for s, c in cases]
-    direct = _pickled_cases()
-    assert local[0] == [tuple(x) for x in local[0]]
-    # the first case decodes the reason table after the round trip
-    assert local[0][1][:3] == (Action.SKIP, (ReasonCode.MTF_UNAVAILABLE,),
-                               ("MTF consensus unavailable: 15m bars warming up",))
-    assert local[0][0][4] is ExitReason.PROFIT_TARGET and local[0][-1][0] is Action.HEDGE
-    assert [x[0] for x in local[1]] == [Action.ENTER, Action.HEDGE] or [x[0] for x in local[1]] == [Action.ENTER]
+    # case 1: the profit-target exit, the MTF skip decoded from the table after the round trip, the unwind
+    assert [(x[0], x[4]) for x in local[0]] == [(Action.EXIT, ExitReason.PROFIT_TARGET), (Action.SKIP, None),
+                                                (Action.HEDGE, None)]
+    assert local[0][1][1:3] == ((ReasonCode.MTF_UNAVAILABLE,), ("MTF consensus unavailable: 15m bars warming up",))
+    assert local[0][2][1:4] == ((ReasonCode.HEDGE_UNWIND,), ("unwind hedge: no open position",), -7)
+    # case 2: an entry beside a held position: (-37.4 + 0.64) / 300 contracts beyond 0.1 -> +37 shares
+    assert [(x[0], x[3]) for x in local[1]] == [(Action.ENTER, 1), (Action.HEDGE, 37)]
     with get_context("spawn").Pool(1) as pool:
-        remote = [pickle.loads(b) for b in pool.map(decide_pickled, direct)]
+        remote = [pickle.loads(b) for b in pool.map(decide_pickled, cases)]
     assert remote == local

@@ -39,7 +39,7 @@ def test_gate_acts_exactly_where_its_condition_holds(market, wide_book, gate, fe
     base, gated = _by_day(run_backtest(base_cfg, inputs=inputs, features=feats)), \
         _by_day(run_backtest(gated_cfg, inputs=inputs, features=feats))
     idx = pd.DatetimeIndex(inputs.bars.index)
-    at_ten = {t.strftime("%Y-%m-%d"): float(feats[feature][i]) for i, t in enumerate(idx) if t.hour == 10 and
+    at_ten = {t.strftime("%Y-%m-%d"): float(feats.columns[feature][i]) for i, t in enumerate(idx) if t.hour == 10 and
               t.minute == 0}
     acted = [d for d in gated if gated[d] != base[d]]
     assert acted, "the gate never acted in this window"

@@ -183,13 +183,10 @@ HAND_TRADES = pd.DataFrame({
     "entry_time": ["2018-01-02T10:00:00-05:00", "2018-03-09T10:00:00-05:00"],
     "exit_time": ["2018-01-09T09:35:00-05:00", "2018-03-14T16:00:00-04:00"],
     "expiry": ["2018-02-09", "2018-04-20"], "contracts": [1, 2],
-    "long_put_right": ["P"] * 2, "long_put_strike": [253.0, 260.0], "long_put_entry": [0.6725, 0.5],
-    "long_put_exit": [0.1575, 0.2], "short_put_right": ["P"] * 2, "short_put_strike": [258.0, 265.0],
-    "short_put_entry": [1.07, 1.0], "short_put_exit": [0.3025, 0.4], "short_call_right": ["C"] * 2,
-    "short_call_strike": [275.0, 280.0], "short_call_entry": [0.605, 0.9], "short_call_exit": [2.7775, 0.3],
-    "long_call_right": ["C"] * 2, "long_call_strike": [280.0, 290.0], "long_call_entry": [0.125, 0.3],
-    "long_call_exit": [0.5575, 0.1], "credit": [0.8775, 1.1], "max_loss": [4.1225, 8.9],
-    "exit_debit": [2.365, 0.4], "fees": [5.44, 10.88], "pnl": [-154.19, 129.12],
+    "legs": ["+1P253 -1P258 -1C275 +1C280", "+1P260 -1P265 -1C280 +1C290"],
+    "credit": [0.8775, 1.1], "max_loss": [4.1225, 8.9],
+    "exit_debit": [2.365, 0.4], "fees": [5.44, 10.88], "option_pnl": [-154.19, 129.12], "share_pnl": [0.0, 0.0],
+    "pnl": [-154.19, 129.12],
     "exit_reason": ["stop_loss", "profit_target"], "entry_regime_code": [2, 0],
 })
 
@@ -234,7 +231,7 @@ def test_hand_folder_report_shows_regimes_factors_and_var(hand_dir) -> None:
     text = "\n".join(page.extract_text() for page in reader.pages)
     assert (hand_dir / "custom.pdf").is_file()
     for expected in ("BULL_TREND", "LOW_VOL_RANGE", "delta_f", "iv_rank", "\n95%\n$300.00\n$510.00\n",
-                     "253/258/275/280", "-154.19", "129.12", "profit_target"):
+                     "+1P253 -1P258 -1C275", "-154.19", "129.12", "profit_target"):
         assert expected in text, expected
     # equity, monthly, trade P&L, entry/holding, exits, regimes, factors, daily P&L (no greeks.csv here)
     assert len([img for page in reader.pages for img in page.images]) == 8

@@ -99,8 +99,9 @@ def test_open_positions_at_a_date_are_captured_and_revalued(book_report):
     close = pd.Timestamp("2018-03-15 16:00", tz="America/New_York")
     held = trades[(pd.to_datetime(trades["entry_time"], utc=True) <= close)
                   & (pd.to_datetime(trades["exit_time"], utc=True) > close)]
-    got = sorted((p["opened_at"], p["short_put"], p["short_call"]) for p in port["positions"])
-    want = sorted(zip(held["entry_time"], held["short_put_strike"], held["short_call_strike"], strict=True))
+    got = sorted((p["opened_at"], f"-1P{p['short_put']:g}", f"-1C{p['short_call']:g}") for p in port["positions"])
+    want = sorted((e, *(leg for leg in legs.split() if leg.startswith("-"))) for e, legs in
+                  zip(held["entry_time"], held["legs"], strict=True))
     assert got == want
     bound = sum((max(p["put_width"], p["call_width"]) - p["credit"]) * 100 * p["contracts"]
                 for p in port["positions"])

@@ -8,7 +8,7 @@ builds expiry slices only when the core asks for one.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,7 +53,7 @@ class ClosedBars(Mapping[int, Bar]):
     def __getitem__(self, minutes: int) -> Bar:
         return self._builder.closed_bar(minutes, self._i)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]  # Mapping protocol
+    def __iter__(self) -> Iterator[int]:
         return iter(self._builder.timeframes)
 
     def __len__(self) -> int:

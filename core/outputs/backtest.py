@@ -50,9 +50,9 @@ def run_id(result: BacktestResult) -> str:
 
 
 def legs_summary(position: Position) -> str:
-    """``-P258 +P253 -C275 +C280``: side, right and strike of every leg, by strike."""
+    """``+1P253 -1P258 -1C275 +1C280``: side, ratio per unit, right and strike of every leg, by strike."""
     legs = sorted(position.legs, key=lambda leg: (leg.contract.expiry, leg.contract.strike, leg.contract.right.value))
-    return " ".join(f"{'+' if leg.side is Side.LONG else '-'}{leg.qty // position.qty if leg.qty % position.qty == 0 else leg.qty}"
+    return " ".join(f"{'+' if leg.side is Side.LONG else '-'}{leg.qty // position.qty}"
                     f"{leg.contract.right.value}{leg.contract.strike:g}" for leg in legs)
 
 

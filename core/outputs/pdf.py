@@ -213,7 +213,7 @@ def _entry(run: RunFiles) -> list[Flowable]:
     kinds, reasons = skip_reasons(run.decisions)
     if kinds:
         summary = ", ".join(f"{k} {n}" for k, n in sorted(kinds.items()))
-        out += [Spacer(1, 4), _p(f"decisions.log: {summary}. Most common reasons to skip an entry:")]
+        out += [Spacer(1, 4), _p(f"decisions.jsonl: {summary}. Most common reasons to skip an entry:")]
         out.append(_table([["skip reason (numbers as #)", "sessions"], *map(list, reasons)], [380, 60]) if reasons
                    else _p("none"))
     return out
@@ -278,12 +278,11 @@ def _trades(run: RunFiles) -> list[Flowable]:
     exit_ = _local(t["exit_time"]).dt.strftime("%Y-%m-%d %H:%M")
     rows: list[list[Any]] = [list(TRADE_COLUMNS)]
     for i, r in enumerate(t.itertuples(index=False)):
-        strikes = "/".join(f"{getattr(r, f'{leg}_strike'):g}" for leg in ("long_put", "short_put", "short_call",
-                                                                          "long_call"))
+        strikes = str(r.legs)
         rows.append([r.position_id, entry.iloc[i], exit_.iloc[i], r.expiry, r.contracts, strikes, f"{r.credit:.3f}",
                      f"{r.max_loss:.3f}", f"{r.exit_debit:.3f}", f"{r.fees:.2f}", f"{r.pnl:,.2f}", r.exit_reason])
-    note = ("Strikes: long put / short put / short call / long call. Credit, max loss and exit debit in $ per "
-            "share; fees and P&L in $ for the whole position. Times in New York.")
+    note = ("Legs: side (+ long, - short), ratio, right and strike of each leg. Credit, max loss and exit debit "
+            "in $ per share; fees and P&L in $ for the whole position. Times in New York.")
     return [CondPageBreak(2.5 * inch), _p("Trades", H1_FLOW), _p(note, SMALL),
             _table(rows, TRADE_WIDTHS, font=6.5, long=True, left=(0, 1, 2, 3, 5, 11))]
 

@@ -80,7 +80,7 @@ class RunFiles:
     equity: pd.DataFrame
     greeks: pd.DataFrame | None
     factors: pd.DataFrame | None
-    decisions: list[str]
+    decisions: list[dict[str, Any]]  # the structured rows of decisions.jsonl
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -111,7 +111,7 @@ def load_run(run_dir: Path | str) -> RunFiles:
             raise DataError(f"{folder / name} is missing: rerun the backtest with --out {folder} to rewrite "
                             f"the run folder ({', '.join(REQUIRED_FILES)} are required)")
     optional = {name: folder / name for name in ("baseline_metrics.json", "greeks.csv", "factor_attribution.csv",
-                                                 "decisions.log")}
+                                                 "decisions.jsonl")}
     equity = _read_csv(folder / "equity.csv")
     if not {"timestamp", "equity"} <= set(equity.columns):
         raise DataError(f"{folder / 'equity.csv'} lacks the timestamp/equity columns: rerun the backtest")
@@ -121,8 +121,7 @@ def load_run(run_dir: Path | str) -> RunFiles:
         trades=_read_csv(folder / "trades.csv"), equity=equity,
         greeks=_read_csv(optional["greeks.csv"]) if optional["greeks.csv"].is_file() else None,
         factors=_read_csv(optional["factor_attribution.csv"]) if optional["factor_attribution.csv"].is_file() else None,
-        decisions=(optional["decisions.log"].read_text(encoding="utf-8").splitlines()
-                   if optional["decisions.log"].is_file() else []),
+        decisions=_read_decisions(optional["decisions.jsonl"]),
     )
 
 
@@ -189,11 +188,10 @@ def trade_measures(trades: pd.DataFrame) -> pd.DataFrame:
     """Per trade: ``dte`` at entry, ``credit_width`` and ``held_days`` (see module docstring)."""
     entry, exit_ = local_times(trades["entry_time"]), local_times(trades["exit_time"])
     expiry = pd.to_datetime(trades["expiry"])
-    put_w = trades["short_put_strike"] - trades["long_put_strike"]
-    call_w = trades["long_call_strike"] - trades["short_call_strike"]
+    width = trades["max_loss"] + trades["credit"]  # the risk width: widest wing for a condor
     return pd.DataFrame({
         "dte": (expiry - entry.dt.tz_localize(None).dt.normalize()).dt.days.to_numpy(float),
-        "credit_width": (trades["credit"] / np.maximum(put_w, call_w)).to_numpy(float),
+        "credit_width": (trades["credit"] / width).to_numpy(float),
         "held_days": ((exit_ - entry).dt.total_seconds() / 86400.0).to_numpy(float),
     })
 
@@ -219,15 +217,31 @@ def category_stats(pnl: pd.Series, category: pd.Series) -> pd.DataFrame:
     return stats.sort_values(["trades", "total_pnl"], ascending=[False, True], kind="stable")
 
 
-def skip_reasons(decisions: list[str], top: int = 6) -> tuple[Counter[str], list[tuple[str, int]]]:
-    """Counts of ENTER/SKIP/EXIT lines and the most common skip reasons (numbers shown as #)."""
+def _read_decisions(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    rows = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}: line {n} is not a JSON decision row ({exc.msg}); re-run the backtest") from exc
+    return rows
+
+
+def skip_reasons(decisions: list[dict[str, Any]], top: int = 6) -> tuple[Counter[str], list[tuple[str, int]]]:
+    """Counts of decisions by action and the most common skip reasons (by reason code; the
+    label is the first text seen for the code, numbers shown as #)."""
     kinds: Counter[str] = Counter()
     reasons: Counter[str] = Counter()
-    for line in decisions:
-        parts = line.split(None, 2)
-        if len(parts) < 2:
-            continue
-        kinds[parts[1]] += 1
-        if parts[1] == "SKIP" and len(parts) == 3:
-            reasons[re.sub(r"\d+(\.\d+)?", "#", parts[2].split(" | ")[0].strip())] += 1
-    return kinds, reasons.most_common(top)
+    labels: dict[str, str] = {}
+    for row in decisions:
+        action = str(row.get("action", "")).upper()
+        kinds[action] += 1
+        if action == "SKIP":
+            code = (row.get("codes") or ["unknown"])[0]
+            labels.setdefault(code, re.sub(r"\d+(\.\d+)?", "#", str(row.get("text", ""))).strip())
+            reasons[code] += 1
+    return kinds, [(labels[code], count) for code, count in reasons.most_common(top)]
