@@ -31,6 +31,7 @@ _VALUE_OPTIONS: list[tuple[str, str, Callable[[str], Any], str]] = [
     ("--bt-samples", "backtest.samples", int, "keep only the last N bars (default 0 = all)"),
     ("--entry-time", "backtest.entry_time", str, "daily entry check time ET (default 10:00)"),
     ("--fill-model", "backtest.fill_model", str, "mid | fraction | cross (default fraction)"),
+    ("--structure", "strategy.structure", str, "iron_condor | put_credit_spread | call_credit_spread"),
     ("--data-source", "data.source", str, "embedded | synthetic | files (default embedded)"),
     ("--spot-data", "data.spot_data", str, "vendor bar file (CSV/Parquet)"),
     ("--options-data", "data.options_data", str, "vendor option-chain file (CSV/Parquet)"),
