@@ -112,7 +112,7 @@ class BacktestDriver:
     def on_bar(self, i: int) -> None:
         if i < self.first_bar:
             return
-        ts = self.index[i]
+        ts = self.builder.stamps[i]
         self._marks = self.marker.marks(i, self.broker.open_positions())
         self.broker.set_market(ts, float(self.open_[i]), float(self.close[i]), SourceChainView(self.chains, ts),
                                self._marks)
@@ -135,7 +135,7 @@ class BacktestDriver:
                     self._halted)
 
     def _execute(self, i: int, d: TradeDecision) -> None:
-        ts = self.index[i].to_pydatetime()
+        ts = self.builder.stamps[i]
         if d.action is Action.HALT:
             self._halted = True
         elif d.action is Action.EXIT:

@@ -66,6 +66,7 @@ class SnapshotBuilder:
         if len(features) != len(bars):
             raise ValueError(f"features cover {len(features)} bars, the run has {len(bars)}")
         self.index = pd.DatetimeIndex(bars.index)
+        self.stamps = list(self.index)  # boxed once, not per bar
         self.features = features
         self.chains = chains
         self.underlying = underlying
@@ -104,7 +105,7 @@ class SnapshotBuilder:
                             bool(self.first_of_day[i]), self.next_ex.get(day))
 
     def snapshot(self, i: int, book: Book) -> MarketSnapshot:
-        ts = self.index[i]
-        return MarketSnapshot(ts.to_pydatetime(), self.session(i), self.closed_bar(self.timeframes[0], i),
+        ts = self.stamps[i]
+        return MarketSnapshot(ts, self.session(i), self.closed_bar(self.timeframes[0], i),
                               ClosedBars(self, i), self.features.row(i), SourceChainView(self.chains, ts), book,
                               underlying=self.underlying)

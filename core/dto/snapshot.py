@@ -32,6 +32,9 @@ FEATURE_NAMES: tuple[str, ...] = (
 )
 
 
+_REGIMES = tuple(Regime)
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class FeatureSet:
     """Every declared feature as an array over the bars, plus the MTF reason table.
@@ -145,7 +148,7 @@ class FeatureRow:
     @property
     def regime(self) -> Regime | None:
         code = self.regime_code
-        return list(Regime)[int(code)] if np.isfinite(code) else None
+        return _REGIMES[int(code)] if np.isfinite(code) else None
 
     @property
     def mtf_reason(self) -> str:

@@ -46,7 +46,7 @@ class Side(Enum):
 
     @property
     def sign(self) -> int:
-        return int(self.value)
+        return self._value_  # +1 / -1, read without the Enum descriptor (hot path)
 
 
 @unique
