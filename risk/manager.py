@@ -15,9 +15,8 @@ Pure and deterministic: every input is passed in, nothing is read or written.
 * **Sizing.** ``Q_risk = floor(budget / max_loss_per_contract)`` with
   ``budget = max_account_risk_per_trade * equity``; the size is ``min(Q_fuzzy, Q_risk)``, then
   reduced to the largest quantity that passes every cap (``shrink_to_fit``) or blocked.
-* **Daily drawdown.** ``DrawdownGuard`` stops new entries for the rest of the day once
-  ``(E_sod - E) / E_sod >= max_daily_drawdown`` (equity incl. unrealised P&L); the next
-  ``start_day`` lifts the stop.
+* **Daily drawdown.** ``risk.drawdown.check_drawdown`` (the limit is ``max_daily_drawdown``
+  here).
 """
 
 from __future__ import annotations
@@ -26,7 +25,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from core.config import RiskConfig
 from risk.greeks import BookGreeks
@@ -185,61 +183,3 @@ class RiskManager:
                 ("portfolio vega", book.vega, lim.max_portfolio_vega),
                 ("short-DTE gamma", short_dte_book_gamma, lim.max_short_dte_gamma))
         return tuple(f"{label} {v:.1f} exceeds cap {cap:g}" for label, v, cap in rows if abs(v) > cap + _EPS)
-
-
-class DrawdownGuard:
-    """Daily drawdown stop: trips at ``(E_sod - E) / E_sod >= limit`` and stays tripped until the next day.
-
-    ``start_day(equity)`` at each session's first bar (equity incl. unrealised P&L), then
-    ``update(equity)`` on every bar.  With ``flatten`` on, ``take_flatten()`` returns True
-    once, on the first call after the trip, so the driver closes every position once.
-    """
-
-    def __init__(self, max_daily_drawdown: float = 0.02, flatten: bool = False) -> None:
-        if not 0 < max_daily_drawdown < 1:
-            raise ValueError(f"max_daily_drawdown must be in (0, 1), got {max_daily_drawdown}")
-        self.limit = max_daily_drawdown
-        self.flatten = flatten
-        self.start_equity: float | None = None
-        self.tripped = False
-        self._flatten_pending = False
-
-    def start_day(self, equity: float) -> None:
-        """Open a new day at ``equity``: the stop lifts."""
-        if equity <= 0:
-            raise ValueError(f"start-of-day equity must be positive, got {equity}")
-        self.start_equity = float(equity)
-        self.tripped = False
-        self._flatten_pending = False
-
-    def day_drawdown(self, equity: float) -> float:
-        """``(E_sod - E) / E_sod`` (negative on an up day)."""
-        if self.start_equity is None:
-            raise RuntimeError("DrawdownGuard.start_day must be called before update")
-        return (self.start_equity - equity) / self.start_equity
-
-    def update(self, equity: float) -> bool:
-        """Mark ``equity``; returns whether the stop is active (latched for the day)."""
-        if not self.tripped and self.day_drawdown(equity) >= self.limit - _EPS:
-            self.tripped = True
-            self._flatten_pending = self.flatten
-        return self.tripped
-
-    def take_flatten(self) -> bool:
-        """True once after a trip when flattening is enabled."""
-        pending, self._flatten_pending = self._flatten_pending, False
-        return pending
-
-
-def drawdown_stop_mask(equity: pd.Series, max_daily_drawdown: float = 0.02) -> pd.Series:
-    """Vectorised ``DrawdownGuard``: True at bars where the day's stop is active.
-
-    Start-of-day equity is the first bar's equity of each local date; the stop latches with
-    a cumulative max within the day.  Equals replaying ``start_day`` / ``update`` bar by bar.
-    """
-    idx = pd.DatetimeIndex(equity.index)
-    day = (idx.tz_localize(None) if idx.tz is not None else idx).normalize()
-    e = equity.astype(float)
-    sod = e.groupby(day).transform("first")
-    hit = (sod - e) / sod >= max_daily_drawdown - _EPS
-    return hit.astype(int).groupby(day).cummax().astype(bool)

@@ -30,6 +30,7 @@ from core.dto import (
     MarketSnapshot,
     OptionRight,
     ReasonCode,
+    Regime,
     TradeDecision,
 )
 from risk.drawdown import check_drawdown
@@ -40,20 +41,51 @@ from strategies.hedging import hedge_trade
 
 
 def position_exit_inputs(snap: MarketSnapshot, bp: BookPosition) -> ExitInputs:
-    pos = bp.position
     f = snap.features
+    return _exit_inputs(snap, bp, f.regime, f.bb_upper, f.bb_lower)
+
+
+def _exit_inputs(snap: MarketSnapshot, bp: BookPosition, regime: Regime | None, bb_upper: float, bb_lower: float
+                 ) -> ExitInputs:
+    pos = bp.position
     day = snap.session.session_date
     return ExitInputs(credit=pos.credit, mark_debit=bp.mark_debit, dte=(pos.front_expiry - day).days,
                       held_days=(day - pos.opened_at.date()).days, spot=snap.spot,
                       short_puts=pos.short_strikes(OptionRight.PUT), short_calls=pos.short_strikes(OptionRight.CALL),
-                      regime=f.regime, bb_upper=f.bb_upper, bb_lower=f.bb_lower)
+                      regime=regime, bb_upper=bb_upper, bb_lower=bb_lower)
+
+
+class _PerConfig:
+    """Values derived from one config, computed once per config object rather than per bar."""
+
+    __slots__ = ("cfg", "rules", "entry_hm")
+
+    def __init__(self, cfg: AppConfig) -> None:
+        self.cfg = cfg  # held, so the identity check below cannot match a recycled id
+        self.rules = ExitRules.from_config(cfg)
+        h, m = (int(x) for x in cfg.backtest.entry_time.split(":"))
+        self.entry_hm = (h, m)
+
+
+_last: _PerConfig | None = None
+
+
+def _per_config(cfg: AppConfig) -> _PerConfig:
+    global _last
+    if _last is None or _last.cfg is not cfg:
+        _last = _PerConfig(cfg)
+    return _last
 
 
 def exit_decisions(snap: MarketSnapshot, cfg: AppConfig, flatten: bool) -> list[TradeDecision]:
-    rules = ExitRules.from_config(cfg)
+    if not snap.book.positions:
+        return []
+    rules = _per_config(cfg).rules
     out = []
+    f = snap.features
+    regime, bb_upper, bb_lower = f.regime, f.bb_upper, f.bb_lower  # read once per bar, not per position
     for bp in snap.book.positions:
-        x = position_exit_inputs(snap, bp)
+        x = _exit_inputs(snap, bp, regime, bb_upper, bb_lower)
         reason, why = exit_reason(x, rules)
         if flatten:
             reason, why = ExitReason.DRAWDOWN_FLATTEN, "daily drawdown stop: flatten"
@@ -85,7 +117,7 @@ def _book_greeks(snap: MarketSnapshot, positions: list[BookPosition], cfg: AppCo
 def is_entry_bar(ts: dt.datetime, cfg: AppConfig) -> bool:
     if cfg.backtest.entry_every_bar:
         return True
-    h, m = (int(x) for x in cfg.backtest.entry_time.split(":"))
+    h, m = _per_config(cfg).entry_hm
     return ts.hour == h and ts.minute == m
 
 

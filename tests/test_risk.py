@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 
 import numpy as np
-import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -13,8 +12,9 @@ from hypothesis import strategies as st
 from analytics.pricing import bsm_greeks
 from core.dto import Leg, LegRole, OptionContract, OptionRight, Position, Side, Structure
 from data_factory.base import ContractMarks
+from risk.drawdown import DrawdownState, check_drawdown
 from risk.greeks import BookGreeks, LegGreeks, beta_weighted_delta, portfolio_greeks, position_greeks
-from risk.manager import DrawdownGuard, RiskLimits, RiskManager, drawdown_stop_mask, risk_budget_qty
+from risk.manager import RiskLimits, RiskManager, risk_budget_qty
 
 EXPIRY = dt.date(2018, 3, 16)
 
@@ -178,32 +178,13 @@ def test_risk_limits_defaults_and_validation() -> None:
 
 
 # ------------------------------------------------------------------ daily drawdown stop
-def test_drawdown_guard_trips_latches_and_lifts_next_day() -> None:
-    guard = DrawdownGuard(0.02, flatten=True)
-    guard.start_day(100_000.0)
-    assert guard.update(98_500.0) is False  # 1.5%
-    assert guard.take_flatten() is False
-    assert guard.update(98_000.0) is True  # exactly 2%
-    assert guard.take_flatten() is True
-    assert guard.take_flatten() is False  # once
-    assert guard.update(99_500.0) is True  # latched for the day
-    guard.start_day(99_500.0)
-    assert guard.update(99_000.0) is False
+def test_drawdown_stop_trips_latches_and_lifts_next_day() -> None:
+    def step(sod: float, e: float, halted: bool) -> DrawdownState:
+        return check_drawdown(sod, e, halted, limit=0.02, flatten=True)
 
-
-def test_drawdown_stop_mask_equals_bar_by_bar_guard() -> None:
-    rng = np.random.default_rng(5)
-    day1 = pd.date_range("2018-01-02 09:35", periods=78, freq="5min", tz="America/New_York")
-    idx = day1.append([day1 + pd.Timedelta(days=1), day1 + pd.Timedelta(days=2)])
-    equity = pd.Series(100_000 + rng.normal(0, 300, len(idx)).cumsum(), index=idx)
-    mask = drawdown_stop_mask(equity, 0.02)
-    guard = DrawdownGuard(0.02)
-    replay, day = [], None
-    for ts, e in equity.items():
-        if ts.date() != day:
-            day = ts.date()
-            guard.start_day(e)
-        replay.append(guard.update(e))
-    assert mask.tolist() == replay
-    assert any(replay)
-    assert not all(replay)
+    assert step(100_000.0, 98_500.0, False).tripped is False  # 1.5%
+    s = step(100_000.0, 98_000.0, False)  # exactly 2%
+    assert (s.tripped, s.trips_now, s.flatten_now) == (True, True, True)
+    s = step(100_000.0, 99_500.0, True)  # latched for the day, flattened once
+    assert (s.tripped, s.trips_now, s.flatten_now) == (True, False, False)
+    assert step(99_500.0, 99_000.0, False).tripped is False  # next day: the stop lifted

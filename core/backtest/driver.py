@@ -46,7 +46,9 @@ class Marker:
         self.chains = chains
         self.index = index
         self._date_ord = np.array([d.toordinal() for d in dates], dtype=np.int64)
-        self._paths: dict[str, tuple[int, LegMarks]] = {}
+        self.paths: dict[str, tuple[int, LegMarks]] = {}
+        # per position over its path: value at mid and delta/gamma/vega/theta, dollars
+        self._totals: dict[str, tuple[int, np.ndarray, np.ndarray]] = {}
 
     def start_path(self, i: int, position: Position) -> None:
         marks_path = getattr(self.chains, "marks_path", None)
@@ -55,13 +57,30 @@ class Marker:
         expiry = position.front_expiry
         j = min(int(np.searchsorted(self._date_ord, expiry.toordinal(), side="right")), len(self.index))
         m = marks_path(self.index[i:j], *_contract_arrays(position))
-        self._paths[position.position_id] = (i, LegMarks(m.bid, m.ask, m.mid, m.delta, m.gamma, m.vega, m.theta))
+        self.paths[position.position_id] = (i, LegMarks(m.bid, m.ask, m.mid, m.delta, m.gamma, m.vega, m.theta))
+        w = _weights(position)
+        self._totals[position.position_id] = (i, m.mid @ w, np.stack([m.delta @ w, m.gamma @ w, m.vega @ w,
+                                                                     m.theta @ w], axis=1))
+
+    def totals(self, i: int, pid: str, mk: LegMarks, position: Position) -> tuple[float, np.ndarray]:
+        """Value at mid and Greeks in dollars of one position at bar ``i``."""
+        t = self._totals.get(pid)
+        if t is not None and 0 <= i - t[0] < len(t[1]):
+            return float(t[1][i - t[0]]), t[2][i - t[0]]
+        w = _weights(position)
+        return float(w @ mk.mid), np.array([w @ mk.delta, w @ mk.gamma, w @ mk.vega, w @ mk.theta])
+
+    def prune(self, open_ids: Mapping[str, object]) -> None:
+        """Drop the paths of positions no longer open (a long run would otherwise keep them all)."""
+        for pid in [p for p in self.paths if p not in open_ids]:
+            del self.paths[pid]
+            self._totals.pop(pid, None)
 
     def marks(self, i: int, positions: Mapping[str, Position]) -> dict[str, LegMarks]:
         out: dict[str, LegMarks] = {}
         rest = []
         for pid, pos in positions.items():
-            path = self._paths.get(pid)
+            path = self.paths.get(pid)
             if path is not None and i - path[0] < len(path[1].bid):
                 r = i - path[0]
                 p = path[1]
@@ -113,7 +132,10 @@ class BacktestDriver:
         if i < self.first_bar:
             return
         ts = self.builder.stamps[i]
-        self._marks = self.marker.marks(i, self.broker.open_positions())
+        open_positions = self.broker.open_positions()
+        if len(self.marker.paths) > len(open_positions):
+            self.marker.prune(open_positions)
+        self._marks = self.marker.marks(i, open_positions)
         self.broker.set_market(ts, float(self.open_[i]), float(self.close[i]), SourceChainView(self.chains, ts),
                                self._marks)
         if i == self.first_bar or self.builder.first_of_day[i]:
@@ -171,10 +193,9 @@ class BacktestDriver:
         value = 0.0
         g = np.zeros(4)
         for pid, op in self.broker.positions.items():
-            mk = self._marks[pid]
-            w = np.array([leg.side.sign * leg.qty for leg in op.position.legs], float) * CONTRACT_MULTIPLIER
-            value += float(w @ mk.mid)
-            g += [w @ mk.delta, w @ mk.gamma, w @ mk.vega, w @ mk.theta]
+            v, greeks = self.marker.totals(i, pid, self._marks[pid], op.position)
+            value += v
+            g += greeks
         g[0] += self.broker.shares
         r = self.rec
         r.cash[i] = self.broker.cash
@@ -198,6 +219,10 @@ class BacktestDriver:
             self.broker.trade_shares(-self.broker.shares, "end of data", float(self.close[i]))
         self._record(i)
         return self.broker.closed
+
+
+def _weights(position: Position) -> np.ndarray:
+    return np.array(position.signed_qty, float) * CONTRACT_MULTIPLIER
 
 
 def _contract_arrays(position: Position) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

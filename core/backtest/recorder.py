@@ -35,9 +35,8 @@ class Recorder:
         self.rec = BarRecord(n)
         self.records: list[DecisionRecord] = []
 
-    def decision(self, ts: dt.datetime, d: TradeDecision, text: str | None = None, position_id: str = "",
-                 action: Action | None = None) -> None:
-        self.records.append(DecisionRecord(ts, action or d.action, d.codes, text or "; ".join(d.reasons),
+    def decision(self, ts: dt.datetime, d: TradeDecision, text: str | None = None, position_id: str = "") -> None:
+        self.records.append(DecisionRecord(ts, d.action, d.codes, text or "; ".join(d.reasons),
                                            position_id or d.position_id, d.exit_reason, dict(d.scores)))
 
     def event(self, e: VenueEvent) -> None:

@@ -59,7 +59,7 @@ def backtest_workloads(cfg: AppConfig, repeats: int = 2) -> list[dict[str, Any]]
     def condor(c: AppConfig) -> Callable[[], Any]:
         return lambda: run_backtest(c, inputs=inputs, features=build_features(c, inputs))
 
-    rows.append(_row("baseline iron condor", _best_of(condor(cfg), repeats), n, plain, "<= 3x plain"))
+    rows.append(_row("baseline iron condor", _best_of(condor(cfg), repeats), n, plain, "<= 1.8x plain"))
     full = cfg.with_overrides(FULL_INTELLIGENCE)
     rows.append(_row("full-intelligence iron condor (MTF + fuzzy)", _best_of(condor(full), repeats), n, plain,
                      "<= 4x plain"))

@@ -218,20 +218,18 @@ class BookPosition:
     @property
     def weights(self) -> np.ndarray:
         """Signed contracts x 100 per leg: dollars per $1 of per-share price."""
-        return np.array([leg.side.sign * leg.qty for leg in self.position.legs], float) * CONTRACT_MULTIPLIER
+        return np.array(self.position.signed_qty, float) * CONTRACT_MULTIPLIER
 
     @property
     def value(self) -> float:
         """Value at mid, dollars (short legs count negative)."""
-        w = [leg.side.sign * leg.qty for leg in self.position.legs]
-        return float(np.dot(w, self.marks.mid)) * CONTRACT_MULTIPLIER
+        return float(np.dot(self.position.signed_qty, self.marks.mid)) * CONTRACT_MULTIPLIER
 
     @property
     def mark_debit(self) -> float:
         """Per share of one unit: what closing at mid would cost (negative = receive)."""
         pos = self.position
-        return float(sum(-leg.side.sign * mid * leg.qty for leg, mid in zip(pos.legs, self.marks.mid, strict=True))
-                     ) / pos.qty
+        return -float(sum(q * mid for q, mid in zip(pos.signed_qty, self.marks.mid.tolist(), strict=True))) / pos.qty
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum, unique
 
 import numpy as np
@@ -290,6 +290,18 @@ class Position:
     credit: float
     max_loss: float
     entry_fees: float = 0.0
+    # derived once from the legs (read on every bar by exits, marks and the book)
+    front_expiry: dt.date = field(init=False, repr=False, compare=False)
+    signed_qty: tuple[int, ...] = field(init=False, repr=False, compare=False)
+    _shorts: dict[OptionRight, tuple[float, ...]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        legs = self.legs
+        object.__setattr__(self, "front_expiry", min(leg.contract.expiry for leg in legs))
+        object.__setattr__(self, "signed_qty", tuple(leg.side.sign * leg.qty for leg in legs))
+        object.__setattr__(self, "_shorts", {
+            r: tuple(leg.contract.strike for leg in legs if leg.side is Side.SHORT and leg.contract.right is r)
+            for r in OptionRight})
 
     def leg(self, role: LegRole) -> Leg:
         for leg in self.legs:
@@ -297,13 +309,8 @@ class Position:
                 return leg
         raise KeyError(role)
 
-    @property
-    def front_expiry(self) -> dt.date:
-        """The nearest expiry among the legs (the one that settles first)."""
-        return min(leg.contract.expiry for leg in self.legs)
-
     def short_strikes(self, right: OptionRight) -> tuple[float, ...]:
-        return tuple(leg.contract.strike for leg in self.legs if leg.side is Side.SHORT and leg.contract.right is right)
+        return self._shorts[right]
 
 
 @dataclass(frozen=True, slots=True)
