@@ -11,8 +11,11 @@ This module is a leaf: it imports nothing of the project but ``core.dto``.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import json
+import re
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -44,6 +47,8 @@ class RunConfig(_Frozen):
     no_plot: bool = Field(False, description="skip charts and the PDF report")
     debug: bool = Field(False, description="show tracebacks")
     progress: bool = Field(True, description="show progress bars")
+    force: bool = Field(False, description="replace a previous run folder of this tool / overwrite an existing "
+                                           "--model checkpoint")
 
 
 class DataConfig(_Frozen):
@@ -74,6 +79,14 @@ class DataConfig(_Frozen):
         return self
 
 
+SESSION_OPEN_MINUTE = 9 * 60 + 30  # 09:30 New York
+SESSION_MINUTES = 390  # 09:30 to 16:00 (13:00 on early-close days: later entry times skip those days)
+
+
+def _hhmm(minute_of_day: int) -> str:
+    return f"{minute_of_day // 60:02d}:{minute_of_day % 60:02d}"
+
+
 class BacktestConfig(_Frozen):
     start: dt.date | None = Field(None, description="first day (default: first day of the last full year)")
     end: dt.date | None = Field(None, description="last day (default: last day of the data)")
@@ -92,6 +105,15 @@ class BacktestConfig(_Frozen):
     def _dates(self) -> BacktestConfig:
         if self.start and self.end and self.start >= self.end:
             raise ValueError(f"--bt-start {self.start} must be before --bt-end {self.end}")
+        hour, minute = (int(x) for x in self.entry_time.split(":"))
+        after_open = hour * 60 + minute - SESSION_OPEN_MINUTE
+        if not self.entry_every_bar and not (self.bar_minutes <= after_open <= SESSION_MINUTES
+                                             and after_open % self.bar_minutes == 0):
+            first = _hhmm(SESSION_OPEN_MINUTE + self.bar_minutes)
+            where = "outside the session" if not 0 < after_open <= SESSION_MINUTES else "not a bar close"
+            raise ValueError(f"--entry-time {self.entry_time} is {where}: entries are checked at the close of a "
+                             f"{self.bar_minutes}-minute bar, {first} to 16:00 New York time "
+                             f"(every {self.bar_minutes} minutes)")
         return self
 
 
@@ -202,12 +224,20 @@ class IndicatorConfig(_Frozen):
 
 class FuzzyConfig(_Frozen):
     use_fuzzy: bool = False
-    dynamic_sizing: bool = False
+    dynamic_sizing: bool = Field(False, description="Q = floor(Q0 F_t (1 - sigma*)); switches use_fuzzy on")
     position_size_pct: float = Field(0.05, gt=0.0, le=1.0, description="base risk budget per trade")
     max_contracts: int = Field(5, ge=1, le=1000, description="Q0, the static maximum for fuzzy sizing")
     weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_FUZZY_WEIGHTS))
     neural_weight: float = Field(0.10, ge=0.0, le=1.0, description="w_n, blend of the forecaster")
     score_threshold: float = Field(40.0, ge=0.0, le=100.0, description="entry score needed to enter")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _dynamic_implies_fuzzy(cls, values: Any) -> Any:
+        """Dynamic sizing scales the fuzzy size, so it switches fuzzy sizing on (README "Modes")."""
+        if isinstance(values, dict) and values.get("dynamic_sizing") is True:
+            values = {**values, "use_fuzzy": True}
+        return values
 
     @field_validator("weights")
     @classmethod
@@ -305,28 +335,52 @@ class AppConfig(_Frozen):
 # ---------------------------------------------------------------------------------------
 # loading and error formatting
 
+MAX_CONFIG_BYTES = 1_000_000
+
+
 def read_config_file(path: str) -> dict[str, Any]:
     """Read a TOML or YAML config file into a nested dict (ConfigError on any problem)."""
     p = Path(path)
+    if p.is_dir():
+        raise ConfigError(f"--config {path}: is a folder; pass a .toml or .yaml file")
     if not p.is_file():
         raise ConfigError(f"--config {path}: file not found; pass an existing .toml or .yaml file")
-    text = p.read_text(encoding="utf-8")
+    suffix = p.suffix.lower()
+    if suffix not in (".toml", ".yaml", ".yml"):
+        raise ConfigError(f"--config {path}: unknown extension {p.suffix!r}; use .toml, .yaml or .yml")
     try:
-        if p.suffix.lower() == ".toml":
-            data = tomllib.loads(text)
-        elif p.suffix.lower() in (".yaml", ".yml"):
-            import yaml
-
-            data = yaml.safe_load(text) or {}
-        else:
-            raise ConfigError(f"--config {path}: unknown extension {p.suffix!r}; use .toml, .yaml or .yml")
-    except (tomllib.TOMLDecodeError, ValueError) as exc:
-        raise ConfigError(f"--config {path}: not valid {p.suffix[1:].upper()}: {exc}".splitlines()[0]) from exc
-    except Exception as exc:  # yaml.YAMLError and friends: one line for the user
-        raise ConfigError(f"--config {path}: cannot parse: {str(exc).splitlines()[0]}") from exc
+        with p.open("rb") as fh:
+            raw = fh.read(MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"--config {path}: cannot read it ({exc.strerror or exc}); check its permissions") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"--config {path}: larger than {MAX_CONFIG_BYTES // 1000} kB, not a config file; "
+                          "write one with `python config.template.py > my.toml`")
+    try:
+        if b"\x00" in raw:
+            raise UnicodeDecodeError("utf-8", raw, raw.index(b"\x00"), raw.index(b"\x00") + 1, "NUL byte")
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"--config {path}: binary content at byte {exc.start}, not a text TOML/YAML file; "
+                          "write one with `python config.template.py > my.toml`") from None
+    data = _parse_config_text(text, path, suffix)
     if not isinstance(data, dict):
-        raise ConfigError(f"--config {path}: top level must be a table of sections")
+        raise ConfigError(f"--config {path}: top level must be a table of sections such as [strategy]")
     return data
+
+
+def _parse_config_text(text: str, path: str, suffix: str) -> Any:
+    try:
+        if suffix == ".toml":
+            return tomllib.loads(text)
+        import yaml
+
+        return yaml.safe_load(text) or {}
+    except (tomllib.TOMLDecodeError, ValueError) as exc:
+        raise ConfigError(f"--config {path}: not valid {suffix[1:].upper()}: {str(exc).splitlines()[0]}") from None
+    except Exception as exc:  # yaml.YAMLError and friends: one line for the user
+        detail = " ".join(str(exc).split())
+        raise ConfigError(f"--config {path}: not valid YAML: {detail}") from None
 
 
 def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
@@ -356,23 +410,87 @@ def _field_bounds(section: str, name: str) -> str:
     for meta in info.metadata:
         for attr, sym in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
             if getattr(meta, attr, None) is not None:
-                bounds.append(f"{sym} {getattr(meta, attr)}")
+                bounds.append(f"{sym} {getattr(meta, attr):g}")
     return f" (allowed: {', '.join(bounds)})" if bounds else ""
 
 
-def _format_error(err: ValidationError, names: dict[str, str], source: str) -> str:
+@dataclass(frozen=True, slots=True)
+class _Origin:
+    """Where the values being validated came from, to blame the right place in an error."""
+
+    names: dict[str, str]  # dotted path -> command-line flag
+    cli_keys: frozenset[str]  # dotted paths the command line (or an override) set
+    file_path: str | None
+    file_values: dict[str, Any]
+
+    def in_file(self, dotted: str) -> bool:
+        node: Any = self.file_values
+        for part in dotted.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return False
+            node = node[part]
+        return self.file_path is not None
+
+    def place(self, dotted: str) -> str:
+        """``--bt-cash`` when typed, ``config file F, key [backtest] cash`` when read from F."""
+        section, _, name = dotted.partition(".")
+        if dotted not in self.cli_keys and self.in_file(dotted):
+            return f"config file {self.file_path}, key [{section}] {name}"
+        if dotted in self.cli_keys and dotted in self.names:
+            return self.names[dotted]
+        return f"config key '{dotted}'"
+
+
+def _known_keys(section: str) -> list[str]:
+    model = AppConfig.model_fields.get(section)
+    if model is None:
+        return list(AppConfig.model_fields)
+    return list(model.annotation.model_fields)  # type: ignore[union-attr]
+
+
+def _unknown_key(loc: tuple[Any, ...], origin: _Origin) -> str:
+    dotted = ".".join(str(p) for p in loc)
+    keys = _known_keys(str(loc[0])) if len(loc) >= 2 else list(AppConfig.model_fields)
+    close = difflib.get_close_matches(str(loc[-1]), keys, n=1, cutoff=0.6)
+    hint = f"did you mean '{'.'.join([*map(str, loc[:-1]), close[0]])}'? " if close else ""
+    where = f" in {origin.file_path}" if origin.in_file(dotted) else ""
+    return f"unknown config key '{dotted}'{where}; {hint}`python config.template.py` lists every key"
+
+
+def _section_error(section: str, msg: str, value: Any, origin: _Origin) -> str:
+    """A cross-field (section-level) error: flags of values the user did not type become key names."""
+    if not isinstance(value, dict) and section in AppConfig.model_fields:
+        where = f"config file {origin.file_path}: " if origin.in_file(section) else ""
+        return f"{where}[{section}] must be a table of keys, got {value!r}"
+    from_file = False
+    for dotted, flag in origin.names.items():
+        if not dotted.startswith(f"{section}.") or dotted in origin.cli_keys:
+            continue
+        key = dotted.partition(".")[2]
+        if re.search(rf"{re.escape(flag)}\b", msg):
+            msg = re.sub(rf"{re.escape(flag)}\b", key, msg)
+            from_file = from_file or origin.in_file(dotted)
+    from_file = from_file or any(origin.in_file(f"{section}.{k}") and re.search(rf"\b{k}\b", msg)
+                                 for k in _known_keys(section))
+    return f"config file {origin.file_path} [{section}]: {msg}" if from_file else msg
+
+
+def _format_error(err: ValidationError, origin: _Origin) -> str:
     first = err.errors()[0]
-    loc = ".".join(str(p) for p in first["loc"])
+    loc = tuple(first["loc"])
     msg = str(first["msg"]).removeprefix("Value error, ")
     value = first.get("input")
     if first["type"] == "extra_forbidden":
-        return f"unknown config key '{loc}' in {source}; check the spelling against config.template.py"
-    if len(first["loc"]) >= 2:
-        section, name = str(first["loc"][0]), str(first["loc"][1])
-        option = names.get(f"{section}.{name}", f"config key '{section}.{name}'")
+        return _unknown_key(loc, origin)
+    if len(loc) >= 2:
+        section, name = str(loc[0]), str(loc[1])
+        place = origin.place(f"{section}.{name}")
         if isinstance(value, dict):
-            return f"{option}: {msg}"
-        return f"{option} {value!r}: {msg}{_field_bounds(section, name)}"
+            return f"{place}: {msg}"
+        shown = f" = {value!r}" if place.startswith("config file") else f" {value!r}"
+        return f"{place}{shown}: {msg}{_field_bounds(section, name)}"
+    if len(loc) == 1:
+        return _section_error(str(loc[0]), msg, value, origin)
     return msg
 
 
@@ -381,8 +499,12 @@ def build_config(
     cli_values: dict[str, Any] | None = None,
     option_names: dict[str, str] | None = None,
     source: str = "defaults",
+    file_path: str | None = None,
 ) -> AppConfig:
-    """Merge defaults < file < command line and validate once (ConfigError on failure)."""
+    """Merge defaults < file < command line and validate once (ConfigError on failure).
+
+    An error names the place the bad value came from: the flag when ``cli_values`` set it,
+    ``config file <file_path>, key [section] name`` when the file did, else the config key."""
     tree: dict[str, Any] = {}
     if file_values:
         tree = _deep_merge(tree, file_values)
@@ -391,4 +513,5 @@ def build_config(
     try:
         return AppConfig.model_validate(tree)
     except ValidationError as exc:
-        raise ConfigError(_format_error(exc, option_names or {}, source)) from exc
+        origin = _Origin(option_names or {}, frozenset(cli_values or {}), file_path, file_values or {})
+        raise ConfigError(_format_error(exc, origin)) from exc

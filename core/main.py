@@ -10,10 +10,12 @@ with exit code 2; ``--debug`` shows the traceback instead.
 from __future__ import annotations
 
 import argparse
+import difflib
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 if __package__ in (None, ""):  # run as `python core/main.py`: make the repo root importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -21,102 +23,228 @@ if __package__ in (None, ""):  # run as `python core/main.py`: make the repo roo
 from core.config import AppConfig, build_config, read_config_file  # noqa: E402
 from core.dto import QuantorError  # noqa: E402
 
-# (flag, dotted config path, type, help) — the command line only overrides what it is given.
-_VALUE_OPTIONS: list[tuple[str, str, Callable[[str], Any], str]] = [
-    ("--seed", "run.seed", int, "random seed (default 7)"),
-    ("--out", "run.out", str, "output folder (default reports/<run-id>/)"),
-    ("--bt-start", "backtest.start", str, "first day YYYY-MM-DD (default: last full year of the data)"),
-    ("--bt-end", "backtest.end", str, "last day YYYY-MM-DD"),
-    ("--bt-cash", "backtest.cash", float, "starting capital (default 25000)"),
-    ("--bt-samples", "backtest.samples", int, "keep only the last N bars (default 0 = all)"),
-    ("--entry-time", "backtest.entry_time", str, "daily entry check time ET (default 10:00)"),
-    ("--fill-model", "backtest.fill_model", str, "mid | fraction | cross (default fraction)"),
-    ("--structure", "strategy.structure", str, "iron_condor | put_credit_spread | call_credit_spread"),
-    ("--data-source", "data.source", str, "embedded | synthetic | files (default embedded)"),
-    ("--spot-data", "data.spot_data", str, "vendor bar file (CSV/Parquet)"),
-    ("--options-data", "data.options_data", str, "vendor option-chain file (CSV/Parquet)"),
-    ("--vix-data", "data.vix_data", str, "vendor VIX file (date, vix)"),
-    ("--underlying", "strategy.underlying", str, "underlying symbol (default SPY)"),
-    ("--quantity", "strategy.quantity", int, "contracts when sizing is static (default 1)"),
-    ("--dte-min", "strategy.dte_min", int, "minimum days to expiry (default 30)"),
-    ("--dte-max", "strategy.dte_max", int, "maximum days to expiry (default 45)"),
-    ("--delta-low", "strategy.delta_low", float, "short strike |delta| band low (default 0.10)"),
-    ("--delta-high", "strategy.delta_high", float, "short strike |delta| band high (default 0.25)"),
-    ("--wing-min", "strategy.wing_min", float, "minimum wing width $ (default 5)"),
-    ("--wing-max", "strategy.wing_max", float, "maximum wing width $ (default 10)"),
-    ("--min-credit-ratio", "strategy.min_credit_ratio", float, "credit / wing width at entry (default 0.15)"),
-    ("--max-positions", "strategy.max_positions", int, "concurrent positions (default 3)"),
-    ("--max-alloc", "strategy.max_alloc", float, "max fraction of equity at risk (default 0.15)"),
-    ("--ivr-min", "filters.ivr_min", float, "minimum IV rank to enter (default 0)"),
-    ("--vix-max", "filters.vix_max", float, "maximum VIX to enter (default 25)"),
-    ("--profit-pct", "exits.profit_pct", float, "profit target as fraction of credit (default 0.50)"),
-    ("--loss-multiple", "exits.loss_multiple", float, "stop when loss reaches this x credit (default 1.5)"),
-    ("--max-hold-days", "exits.max_hold_days", int, "maximum holding days (default 14)"),
-    ("--mtf-timeframes", "mtf.timeframes", lambda s: tuple(int(x) for x in s.split(",") if x.strip()),
-     "comma-separated minutes (default 1,5,15)"),
-    ("--mtf-consensus-min", "mtf.consensus_min", float, "neutral band low (default 0.40)"),
-    ("--mtf-consensus-max", "mtf.consensus_max", float, "neutral band high (default 0.60)"),
-    ("--position-size-pct", "fuzzy.position_size_pct", float, "risk budget per trade (default 0.05)"),
-    ("--hedge-threshold", "hedge.hedge_threshold", float, "|net delta per contract| trigger (default 0.10)"),
-    ("--model", "forecaster.model", str, "forecaster checkpoint (default models/mamba_active.pth)"),
-    ("--mamba-d-model", "forecaster.d_model", int, "train: forecaster width (inference reads the checkpoint)"),
-    ("--mamba-layers", "forecaster.layers", int, "train: forecaster depth (inference reads the checkpoint)"),
+
+def _timeframes(text: str) -> tuple[int, ...]:
+    """``1,5,15`` -> (1, 5, 15); ValueError on anything but comma-separated whole minutes."""
+    parts = [x.strip() for x in text.split(",") if x.strip()]
+    if not parts or not all(x.isdigit() for x in parts):
+        raise ValueError(text)
+    return tuple(int(x) for x in parts)
+
+
+_timeframes.__doc__ = "comma-separated whole minutes such as 1,5,15"
+_TYPE_NAMES: dict[Any, str] = {int: "whole number", float: "number", _timeframes: "comma-separated list of "
+                               "whole minutes such as 1,5,15"}
+
+# (group, flag, dotted config path, type, help) — the command line only overrides what it is given.
+_VALUE_OPTIONS: list[tuple[str, str, str, Callable[[str], Any], str]] = [
+    ("run", "--seed", "run.seed", int, "random seed (default 7)"),
+    ("run", "--out", "run.out", str, "output folder (default reports/<run-id>/)"),
+    ("backtest", "--bt-start", "backtest.start", str, "first day YYYY-MM-DD (default: last full year of the data)"),
+    ("backtest", "--bt-end", "backtest.end", str, "last day YYYY-MM-DD"),
+    ("backtest", "--bt-cash", "backtest.cash", float, "starting capital $ (default 25000)"),
+    ("backtest", "--bt-samples", "backtest.samples", int, "keep only the last N bars (default 0 = all)"),
+    ("backtest", "--entry-time", "backtest.entry_time", str,
+     "daily entry check HH:MM New York, a bar close inside the session (default 10:00)"),
+    ("backtest", "--fill-model", "backtest.fill_model", str, "per-leg fill price (default fraction)"),
+    ("data source", "--data-source", "data.source", str, "where bars and chains come from (default embedded)"),
+    ("data source", "--spot-data", "data.spot_data", str, "vendor bar file, CSV or Parquet (implies files)"),
+    ("data source", "--options-data", "data.options_data", str, "vendor option-chain file, CSV or Parquet"),
+    ("data source", "--vix-data", "data.vix_data", str, "vendor VIX file (date, vix)"),
+    ("data source", "--chain-max-lag", "data.chain_max_lag_seconds", float,
+     "vendor chains: seconds a snapshot stays fresh (default 600 for SPY; snapshot spacing for data-export folders)"),
+    ("data source", "--chain-max-stale", "data.chain_max_stale_fraction", float,
+     "vendor chains: share of bars allowed without a fresh snapshot (default 0.2)"),
+    ("strategy", "--structure", "strategy.structure", str, "structure to open (default iron_condor)"),
+    ("strategy", "--underlying", "strategy.underlying", str, "underlying symbol (default SPY)"),
+    ("strategy", "--quantity", "strategy.quantity", int, "contracts when sizing is static (default 1)"),
+    ("strategy", "--dte-min", "strategy.dte_min", int, "minimum days to expiry (default 30)"),
+    ("strategy", "--dte-max", "strategy.dte_max", int, "maximum days to expiry (default 45)"),
+    ("strategy", "--delta-low", "strategy.delta_low", float, "short strike |delta| band low (default 0.10)"),
+    ("strategy", "--delta-high", "strategy.delta_high", float, "short strike |delta| band high (default 0.25)"),
+    ("strategy", "--wing-min", "strategy.wing_min", float, "minimum wing width $ (default 5)"),
+    ("strategy", "--wing-max", "strategy.wing_max", float, "maximum wing width $ (default 10)"),
+    ("strategy", "--min-credit-ratio", "strategy.min_credit_ratio", float,
+     "credit / wing width at entry (default 0.15)"),
+    ("strategy", "--max-positions", "strategy.max_positions", int, "concurrent positions (default 3)"),
+    ("strategy", "--max-alloc", "strategy.max_alloc", float, "max fraction of equity at risk (default 0.15)"),
+    ("filters and exits", "--ivr-min", "filters.ivr_min", float, "minimum IV rank to enter (default 0)"),
+    ("filters and exits", "--vix-max", "filters.vix_max", float, "maximum VIX to enter (default 25)"),
+    ("filters and exits", "--profit-pct", "exits.profit_pct", float,
+     "profit target, fraction of the credit (default 0.50)"),
+    ("filters and exits", "--loss-multiple", "exits.loss_multiple", float,
+     "stop when the loss reaches this x credit (default 1.5)"),
+    ("filters and exits", "--max-hold-days", "exits.max_hold_days", int, "maximum holding days (default 14)"),
+    ("intelligence", "--mtf-timeframes", "mtf.timeframes", _timeframes,
+     "comma-separated minutes from 1, 5, 15, 60 (default 1,5,15)"),
+    ("intelligence", "--mtf-consensus-min", "mtf.consensus_min", float, "neutral band low (default 0.40)"),
+    ("intelligence", "--mtf-consensus-max", "mtf.consensus_max", float, "neutral band high (default 0.60)"),
+    ("intelligence", "--position-size-pct", "fuzzy.position_size_pct", float,
+     "risk budget per trade (default 0.05)"),
+    ("intelligence", "--hedge-threshold", "hedge.hedge_threshold", float,
+     "|net delta per contract| that triggers the hedge (default 0.10)"),
+    ("intelligence", "--model", "forecaster.model", str, "forecaster checkpoint (default models/mamba_active.pth)"),
+    ("intelligence", "--mamba-d-model", "forecaster.d_model", int,
+     "train: forecaster width (inference reads the checkpoint)"),
+    ("intelligence", "--mamba-layers", "forecaster.layers", int,
+     "train: forecaster depth (inference reads the checkpoint)"),
 ]
 
-# (flag, dotted path, value stored when given, help)
-_FLAG_OPTIONS: list[tuple[str, str, bool, str]] = [
-    ("--no-plot", "run.no_plot", True, "skip charts and the PDF report"),
-    ("--no-progress", "run.progress", False, "hide progress bars"),
-    ("--entry-every-bar", "backtest.entry_every_bar", True, "evaluate entries on every bar"),
-    ("--use-mtf", "mtf.use_mtf", True, "compute the multi-timeframe consensus"),
-    ("--no-mtf-filter", "mtf.use_filter", False, "keep the consensus as a factor but do not gate entries"),
-    ("--use-fuzzy", "fuzzy.use_fuzzy", True, "fuzzy confidence sizing"),
-    ("--no-fuzzy", "fuzzy.use_fuzzy", False, "static sizing"),
-    ("--dynamic-sizing", "fuzzy.dynamic_sizing", True, "size Q = floor(Q0 x F_t x (1 - sigma*))"),
-    ("--enable-hedge", "hedge.enable_hedge", True, "delta hedge with shares"),
-    ("--no-liquidity-gate", "filters.liquidity_gate", False, "disable the liquidity gate"),
-    ("--use-neural", "forecaster.use_neural", True, "blend the forecaster into F_t (acts via fuzzy sizing/score)"),
+# (group, flag, dotted path, value stored when given, help)
+_FLAG_OPTIONS: list[tuple[str, str, str, bool, str]] = [
+    ("run", "--no-plot", "run.no_plot", True, "skip charts and the PDF report"),
+    ("run", "--no-progress", "run.progress", False, "hide progress lines and bars"),
+    ("run", "--force", "run.force", True,
+     "replace a previous run folder of this tool (never one holding other files), overwrite an existing --model in "
+     "--mode train"),
+    ("backtest", "--entry-every-bar", "backtest.entry_every_bar", True, "evaluate entries on every bar"),
+    ("filters and exits", "--no-liquidity-gate", "filters.liquidity_gate", False, "disable the liquidity gate"),
+    ("intelligence", "--use-mtf", "mtf.use_mtf", True, "compute the multi-timeframe consensus"),
+    ("intelligence", "--no-mtf-filter", "mtf.use_filter", False,
+     "keep the consensus as a factor but do not gate entries"),
+    ("intelligence", "--use-fuzzy", "fuzzy.use_fuzzy", True, "fuzzy confidence sizing Q = floor(Q0 x F_t)"),
+    ("intelligence", "--no-fuzzy", "fuzzy.use_fuzzy", False, "static sizing (--quantity contracts)"),
+    ("intelligence", "--dynamic-sizing", "fuzzy.dynamic_sizing", True,
+     "Q = floor(Q0 x F_t x (1 - sigma*)); implies --use-fuzzy"),
+    ("intelligence", "--enable-hedge", "hedge.enable_hedge", True, "delta hedge with shares"),
+    ("intelligence", "--use-neural", "forecaster.use_neural", True,
+     "blend the forecaster into F_t (acts via fuzzy sizing/score)"),
 ]
 
-OPTION_NAMES: dict[str, str] = {
-    **{path: flag for flag, path, _t, _h in _VALUE_OPTIONS}, **{path: flag for flag, path, _v, _h in _FLAG_OPTIONS}}
+OPTION_NAMES: dict[str, str] = {**{path: flag for _g, flag, path, _t, _h in _VALUE_OPTIONS},
+                                 **{path: flag for _g, flag, path, _v, _h in _FLAG_OPTIONS}}
+
+
+def _choices() -> dict[str, list[str]]:
+    """Allowed values shown in --help (the config validates them)."""
+    from core.dto import FillModelKind, Structure
+
+    return {"--fill-model": [k.value for k in FillModelKind], "--structure": [k.value for k in Structure],
+            "--data-source": ["embedded", "synthetic", "files"]}
+
+
+EXAMPLES = """\
+modes and examples:
+  backtest   python core/main.py --mode backtest --bt-start 2017-01-03 --bt-end 2017-12-29
+             python core/main.py --mode backtest --use-mtf --use-fuzzy --config my.toml
+  data       python core/main.py --mode data describe
+             python core/main.py --mode data chain --date 2018-03-01 --dte-min 30 --dte-max 45
+             python core/main.py --mode data bars --date 2018-07-03 --tf 5
+             python core/main.py --mode data export --start 2018-03-01 --end 2018-03-30 --out exp/
+  stress     python core/main.py --mode stress --as-of 2018-03-15 --bt-start 2018-02-01
+  benchmark  python core/main.py --mode benchmark
+  report     python core/main.py --mode report --run reports/<run-id>
+  train      python core/main.py --mode train --start 1999-01-01 --end 2016-12-31 --epochs 12
+
+Precedence: command line > --config FILE (TOML or YAML) > defaults; `python config.template.py`
+prints every config key with its default and allowed range. Times are New York (America/New_York).
+"""
+GROUP_TITLES = {
+    "run": "run options (every mode)", "backtest": "backtest (also stress, benchmark)",
+    "data source": "data source (every mode)", "strategy": "strategy", "filters and exits": "entry filters and exits",
+    "intelligence": "intelligence layers: multi-timeframe, fuzzy sizing, hedge, forecaster",
+}
+
+
+METAVARS = {"--bt-start": "DATE", "--bt-end": "DATE", "--out": "DIR", "--entry-time": "HH:MM", "--spot-data": "FILE",
+            "--options-data": "FILE", "--vix-data": "FILE", "--underlying": "SYMBOL", "--mtf-timeframes": "LIST",
+            "--model": "FILE"}
+USAGE = "quantor [--mode MODE] [COMMAND] [options]   (or: python core/main.py ...; see the examples below)"
+
+
+class UsageError(Exception):
+    """A command-line syntax error (unknown option, missing value): one line, exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises ``UsageError`` (one line with a suggestion) instead of printing usage."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(_with_suggestion(message, self))
+
+
+def _with_suggestion(message: str, parser: argparse.ArgumentParser) -> str:
+    """Add "did you mean --x" for a misspelt option or choice (difflib, cutoff 0.6)."""
+    options = [s for s in parser._option_string_actions if s.startswith("--")]
+    if message.startswith("unrecognized arguments:"):
+        parts = []
+        for token in message.split(":", 1)[1].split():
+            close = difflib.get_close_matches(token.split("=")[0], options, n=1, cutoff=0.6)
+            what = "unknown option" if token.startswith("-") else "unexpected argument"
+            parts.append(f"{what} {token}" + (f"; did you mean {close[0]}?" if close else ""))
+        return f"{'; '.join(parts)} (see --help)"
+    hint = ""
+    m = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+    if m:
+        allowed = [c.strip(" '") for c in m.group(2).split(",")]
+        close = difflib.get_close_matches(m.group(1), allowed, n=1, cutoff=0.5)
+        hint = f"; did you mean {close[0]}?" if close else ""
+    return f"{message}{hint} (see --help)"
 
 
 def build_parser(modes: Sequence[str]) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="quantor", description="Quantor-MTFuzz: SPY iron-condor research")
-    parser.add_argument("--mode", choices=list(modes), default="backtest", help="job to run")
-    parser.add_argument("command", nargs="?", default=None, help="data mode: describe | chain | bars | export")
-    parser.add_argument("--config", help="TOML or YAML config file (command line overrides it)")
+    parser = _Parser(prog="quantor", usage=USAGE,
+                     description="Quantor-MTFuzz: SPY iron-condor research from a terminal.", epilog=EXAMPLES,
+                     formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False)
+    parser.add_argument("--mode", choices=list(modes), default="backtest", help="job to run (default backtest)")
+    parser.add_argument("command", nargs="?", default=None, metavar="COMMAND",
+                        help="data mode only: describe | chain | bars | export (default describe)")
+    parser.add_argument("--config", metavar="FILE", help="TOML or YAML config file (the command line overrides it)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    for flag, path, typ, help_text in _VALUE_OPTIONS:
-        metavar = "DATE" if flag in ("--bt-start", "--bt-end") else "VALUE"
-        if typ in (int, float):
-            metavar = "N" if typ is int else "X"
-        parser.add_argument(flag, dest=path, default=argparse.SUPPRESS, help=help_text, metavar=metavar)
-    for flag, path, value, help_text in _FLAG_OPTIONS:
-        parser.add_argument(flag, dest=path, action="store_const", const=value, default=argparse.SUPPRESS,
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    choices = _choices()
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    for group, flag, path, typ, help_text in _VALUE_OPTIONS:
+        target = groups.setdefault(group, parser.add_argument_group(GROUP_TITLES[group]))
+        metavar = METAVARS.get(flag, "N" if typ is int else "X" if typ is float else "VALUE")
+        if flag in choices:
+            metavar = "{" + ",".join(choices[flag]) + "}"
+        target.add_argument(flag, dest=path, default=argparse.SUPPRESS, help=help_text, metavar=metavar)
+    for group, flag, path, value, help_text in _FLAG_OPTIONS:
+        target = groups.setdefault(group, parser.add_argument_group(GROUP_TITLES[group]))
+        target.add_argument(flag, dest=path, action="store_const", const=value, default=argparse.SUPPRESS,
                             help=help_text)
-    extra = parser.add_argument_group("mode-specific")
-    extra.add_argument("--date", help="data: session date YYYY-MM-DD")
-    extra.add_argument("--time", default="10:00", help="data chain: time of day ET (default 10:00)")
-    extra.add_argument("--tf", type=int, default=5, help="data bars: timeframe minutes (default 5)")
-    extra.add_argument("--format", dest="fmt", default="table", choices=["table", "csv", "json"])
-    extra.add_argument("--start", help="data export / train: first day")
-    extra.add_argument("--end", help="data export / train: last day")
-    extra.add_argument("--run", dest="run_dir", help="report: run folder to rebuild")
-    extra.add_argument("--as-of", dest="as_of", help="stress: revalue the backtest's open positions at this date")
-    extra.add_argument("--epochs", type=int, help="train: epochs (default 12)")
-    extra.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="train: device")
-    extra.add_argument("--resume", action="store_true", help="train: continue from the --model checkpoint")
-    extra.add_argument("--lookback", type=int, help="train: bars of history per window (default 60)")
+    _mode_arguments(parser)
     return parser
+
+
+def _mode_arguments(parser: argparse.ArgumentParser) -> None:
+    data = parser.add_argument_group("--mode data")
+    data.add_argument("--date", metavar="DATE", help="chain, bars: session date YYYY-MM-DD")
+    data.add_argument("--time", default="10:00", metavar="HH:MM", help="chain: time of day, New York (default 10:00)")
+    data.add_argument("--tf", default="5", metavar="MIN|D", help="bars: timeframe minutes 1, 5, 15, 60 or D for "
+                      "the daily bar (default 5)")
+    data.add_argument("--format", dest="fmt", default="table", choices=["table", "csv", "json"],
+                      help="chain, bars: output format {table,csv,json} (default table)")
+    data.add_argument("--strikes", default=None, metavar="N|all",
+                      help="chain: strikes either side of spot per expiry (default 10 in the table, all in csv/json)")
+    data.add_argument("--start", metavar="DATE", help="bars, export, train: first day")
+    data.add_argument("--end", metavar="DATE", help="bars, export, train: last day")
+    other = parser.add_argument_group("--mode report / stress / train")
+    other.add_argument("--run", dest="run_dir", metavar="DIR", help="report: run folder to rebuild")
+    other.add_argument("--as-of", dest="as_of", metavar="DATE",
+                       help="stress: revalue the backtest's open positions at this date")
+    other.add_argument("--epochs", type=int, metavar="N", help="train: epochs (default 12)")
+    other.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                       help="train: device {auto,cpu,cuda} (default auto)")
+    other.add_argument("--resume", action="store_true", help="train: continue from the --model checkpoint")
+    other.add_argument("--lookback", type=int, metavar="N", help="train: bars of history per window (default 60)")
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("quantor-mtfuzz")
+    except PackageNotFoundError:  # running from a checkout that was not pip-installed
+        return "0.1.0 (not installed)"
 
 
 def _cli_values(ns: argparse.Namespace) -> dict[str, Any]:
     """The config overrides the user typed, converted to their types (ConfigError on junk)."""
     from core.dto import ConfigError
 
-    types = {path: (flag, typ) for flag, path, typ, _ in _VALUE_OPTIONS}
+    types = {path: (flag, typ) for _g, flag, path, typ, _h in _VALUE_OPTIONS}
     out: dict[str, Any] = {}
     for key, raw in vars(ns).items():
         if "." not in key:
@@ -126,72 +254,119 @@ def _cli_values(ns: argparse.Namespace) -> dict[str, Any]:
             try:
                 out[key] = typ(raw)
             except ValueError:
-                raise ConfigError(f"{flag} {raw!r}: not a valid {getattr(typ, '__name__', 'value')}") from None
+                kind = _TYPE_NAMES.get(typ, getattr(typ, "__name__", "value"))
+                raise ConfigError(f"{flag} {raw!r}: not a valid {kind}") from None
         else:
             out[key] = raw
+    if out.get("fuzzy.dynamic_sizing") and out.get("fuzzy.use_fuzzy") is False:
+        raise ConfigError("--dynamic-sizing scales the fuzzy size and needs fuzzy sizing: drop --no-fuzzy "
+                          "(--dynamic-sizing implies --use-fuzzy)")
     return out
 
 
 def load_app_config(ns: argparse.Namespace) -> AppConfig:
     file_values = read_config_file(ns.config) if ns.config else None
-    source = f"--config {ns.config}" if ns.config else "command line"
     cli = _cli_values(ns)
     ns.dte_given = "strategy.dte_min" in cli or "strategy.dte_max" in cli
     ns.d_model_given = "forecaster.d_model" in cli
     ns.layers_given = "forecaster.layers" in cli
-    cfg = build_config(file_values, cli, OPTION_NAMES, source=source)
+    cfg = build_config(file_values, cli, OPTION_NAMES, source="command line", file_path=ns.config)
     if ns.debug and not cfg.run.debug:
         cfg = cfg.model_copy(update={"run": cfg.run.model_copy(update={"debug": True})})
     return cfg
+
+
+# options that belong to some modes only: (dest, flag, modes, default); given elsewhere they are refused
+MODE_OPTIONS: tuple[tuple[str, str, tuple[str, ...], Any], ...] = (
+    ("date", "--date", ("data",), None), ("time", "--time", ("data",), "10:00"), ("tf", "--tf", ("data",), "5"),
+    ("fmt", "--format", ("data",), "table"), ("start", "--start", ("data", "train"), None),
+    ("end", "--end", ("data", "train"), None), ("run_dir", "--run", ("report",), None),
+    ("as_of", "--as-of", ("stress",), None), ("strikes", "--strikes", ("data",), None),
+    ("epochs", "--epochs", ("train",), None),
+    ("device", "--device", ("train",), "auto"), ("resume", "--resume", ("train",), False),
+    ("lookback", "--lookback", ("train",), None),
+)
+BACKTEST_RANGE = {"--start": "--bt-start", "--end": "--bt-end"}
+
+
+def check_command(ns: argparse.Namespace) -> None:
+    """The positional COMMAND belongs to ``--mode data`` only."""
+    from core.dto import ConfigError
+
+    if ns.command is not None and ns.mode != "data":
+        raise UsageError(f"unexpected argument {ns.command!r}: a command word is only for --mode data "
+                         "(describe, chain, bars, export) (see --help)")
+    for dest, flag, modes, default in MODE_OPTIONS:
+        value = getattr(ns, dest, default)
+        if value != default and ns.mode not in modes:
+            hint = f"; for --mode {ns.mode} use {BACKTEST_RANGE[flag]}" if flag in BACKTEST_RANGE and \
+                ns.mode in ("backtest", "stress") else ""
+            raise UsageError(f"{flag} is only for --mode {' / '.join(modes)}, not --mode {ns.mode}{hint}")
+    if ns.mode == "data" and ns.command not in (None, *DATA_COMMANDS):
+        close = difflib.get_close_matches(str(ns.command), DATA_COMMANDS, n=1, cutoff=0.5)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        raise ConfigError(f"--mode data {ns.command!r}: choose describe, chain, bars or export{hint}")
+
+
+def check_model(cfg: AppConfig, ns: argparse.Namespace) -> None:
+    """Load the forecaster checkpoint up front when a mode will use it: a file that is not a
+    checkpoint written by ``--mode train`` is a one-line ConfigError naming ``--model``."""
+    from core.dto import ConfigError
+
+    wanted = (cfg.forecaster.use_neural and ns.mode in ("backtest", "stress")) or (ns.mode == "train" and ns.resume)
+    if not wanted:
+        return
+    from core.modes.train import resolve_model_path
+
+    path = resolve_model_path(cfg.forecaster.model)
+    if not path.is_file():
+        fix = "drop --resume to start a new one" if ns.mode == "train" else \
+            "train one with --mode train or drop --use-neural"
+        raise ConfigError(f"--model {path}: checkpoint not found; {fix}")
+    from core.modes.train import load_bundle
+
+    try:
+        load_bundle(path)
+    except QuantorError as exc:
+        raise ConfigError(f"--model {path}: {str(exc).splitlines()[0]}") from exc
+    except Exception as exc:  # unpickling / missing keys / shape errors: not one of our checkpoints
+        raise ConfigError(f"--model {path}: not a forecaster checkpoint ({type(exc).__name__}); pass a .pth "
+                          "written by --mode train") from exc
 
 
 def mode_backtest(cfg: AppConfig, ns: argparse.Namespace) -> int:
     from core.backtest.run import run_backtest
     from core.outputs.backtest import print_summary, write_outputs
 
+    if cfg.run.out:
+        from core.outputs.atomic import check_target
+
+        check_target(cfg.run.out, cfg.run.force)  # refuse before the run, not after it
     result = run_backtest(cfg)
     print_summary(result, write_outputs(result))
     return 0
 
 
 def mode_data(cfg: AppConfig, ns: argparse.Namespace) -> int:
-    """describe | chain --date D | bars --date D --tf N | export --start D --end D --out DIR"""
+    """describe | chain --date D | bars --date D (or --start/--end) --tf N | export --start D --end D --out DIR"""
     from core.backtest.market import build_market
-    from core.dto import ConfigError
-    from core.modes import data as data_mode
+    from core.modes.data import run_data_command
 
-    command = ns.command or "describe"
-    market = build_market(cfg)
-    if command == "describe":
-        text = data_mode.describe(market)
-    elif command in ("chain", "bars"):
-        if not ns.date:
-            raise ConfigError(f"--mode data {command} needs --date YYYY-MM-DD")
-        if command == "chain":
-            text = data_mode.chain_table(market, ns.date, ns.time, cfg.strategy.dte_min if ns.dte_given else 0,
-                                         cfg.strategy.dte_max if ns.dte_given else 60, ns.fmt)
-        else:
-            text = data_mode.bars_table(market, ns.date, ns.tf, ns.fmt)
-    elif command == "export":
-        if not (ns.start and ns.end and cfg.run.out):
-            raise ConfigError("--mode data export needs --start D --end D --out DIR")
-        text = f"exported to {data_mode.export(market, ns.start, ns.end, cfg.run.out)}"
-    else:
-        raise ConfigError(f"--mode data {command!r}: choose describe, chain, bars or export")
-    print(text)
-    return 0
+    return run_data_command(cfg, ns, lambda: build_market(cfg))
 
 
 def mode_train(cfg: AppConfig, ns: argparse.Namespace) -> int:
     """Train the DeepMamba forecaster on daily bars of the chosen source."""
     import datetime as dt
 
+    from core.config import ForecasterConfig
     from core.dto import ConfigError
-    from core.modes.train import train_forecaster
+    from core.modes.train import train_forecaster, training_target
     from intelligence.forecaster.train import TrainParams
 
-    fields: dict[str, Any] = {"seed": cfg.run.seed, "device": ns.device, "out": cfg.forecaster.model,
-                              "resume": ns.resume}
+    explicit = cfg.forecaster.model if cfg.forecaster.model != ForecasterConfig().model else None
+    target = training_target(explicit, cfg.run.seed, cfg.run.force, ns.resume)
+    fields: dict[str, Any] = {"seed": cfg.run.seed, "device": ns.device, "out": str(target), "resume": ns.resume}
     for flag, name in (("start", "start"), ("end", "end")):
         value = getattr(ns, flag)
         if value:
@@ -214,7 +389,7 @@ def mode_train(cfg: AppConfig, ns: argparse.Namespace) -> int:
 
         market = build_market(cfg)
         bars, source = market.daily_bars(params.start, params.end), market.info.name
-    result = train_forecaster(params, bars=bars, source=source, progress=cfg.run.progress)
+    result = train_forecaster(params, bars=bars, source=source, progress=cfg.run.progress, force=cfg.run.force)
     print(f"checkpoint {result.checkpoint_path}: best epoch {result.best_epoch}, "
           f"best validation loss {result.best_val_loss:.5f}")
     return 0
@@ -251,26 +426,40 @@ MODES: dict[str, Callable[[AppConfig, argparse.Namespace], int]] = {
 }
 
 
+DATA_COMMANDS = ["describe", "chain", "bars", "export"]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser(list(MODES))
-    ns = parser.parse_args(argv)
+    debug = "--debug" in (sys.argv[1:] if argv is None else argv)
     try:
+        try:
+            ns = parser.parse_args(argv)
+        except SystemExit as done:  # --help and --version print and stop
+            return int(done.code or 0)
+        check_command(ns)
         cfg = load_app_config(ns)
+        check_model(cfg, ns)
         return MODES[ns.mode](cfg, ns)
-    except QuantorError as exc:
-        if ns.debug:
+    except (QuantorError, UsageError) as exc:
+        if debug:
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # a bug, not a user error: one line unless --debug
-        if ns.debug:
+        if debug:
             raise
-        print(f"internal error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
+        print(f"internal error: {type(exc).__name__}: {_one_line(exc)} "
               "(rerun with --debug for the traceback and report it)", file=sys.stderr)
         return 1
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return " ".join(text.split()) if text else type(exc).__name__
 
 
 if __name__ == "__main__":

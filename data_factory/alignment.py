@@ -153,8 +153,9 @@ def align_chains(bar_ts: pd.DatetimeIndex, snap_ts: pd.DatetimeIndex,
         raise DataError(
             f"{source}: {bad_fraction:.0%} of {diag.bars} bars have no chain snapshot within {limit:.0f}s "
             f"(stale {diag.stale_pct:.1f}%, none {diag.none_pct:.1f}%, limit {max_stale_fraction:.0%}); "
-            f"supply snapshots at least every {limit:.0f}s, use bars at the snapshot times, or daily bars "
-            "with end-of-day chains")
+            f"supply snapshots at least every {limit:.0f}s, raise the limit with --chain-max-lag SECONDS "
+            "(config data.chain_max_lag_seconds) or the share with --chain-max-stale FRACTION "
+            "(data.chain_max_stale_fraction), or use daily bars with end-of-day chains")
     return Alignment(bars, idx, lag, code, conf, on_common, diag)
 
 

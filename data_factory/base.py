@@ -43,6 +43,8 @@ class SourceInfo:
     vix_proxy_until: dt.date | None  # VIX values up to and including this date are a proxy
     chains_modelled: bool  # option chains priced from a model surface, not observed quotes
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # what each modelled part is and what each flag in the outputs means (run.json "market_model")
+    market_model: tuple[tuple[str, str], ...] = field(default_factory=tuple)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -54,6 +56,7 @@ class SourceInfo:
             "vix_proxy_until": self.vix_proxy_until.isoformat() if self.vix_proxy_until else None,
             "chains_modelled": self.chains_modelled,
             "notes": list(self.notes),
+            "market_model": dict(self.market_model),
         }
 
 

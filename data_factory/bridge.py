@@ -1,29 +1,46 @@
-"""Seeded intraday bridge: 1-minute bars that reproduce each session's daily OHLCV exactly.
+"""Seeded intraday bridge: one joint path of spot and VIX per session, pinned to the day's real
+OHLC (spot) and real close (VIX), and otherwise a random walk's.
 
-For a session with open O, high H, low L, close C, volume V and n one-minute bars:
+For a session with open O, high H, low L, close C, volume V and n one-minute bars (log prices
+``o, h, l, c``):
 
-1. **Touch times.**  The high is touched at minute ``t_H`` and the low at ``t_L``, drawn from
-   the arcsine law ``t = 1 + floor(sin²(πu/2)·(n-1))`` (extremes of a Brownian path cluster
-   near the open and the close); ``t_H = 0`` when H == O, ``t_H = n`` when H == C (same for L).
-2. **Skeleton.**  Piecewise-linear path through (0, O), (t₁, E₁), (t₂, E₂), (n, C), where
-   (t₁, E₁), (t₂, E₂) are the two extremes in time order.
-3. **Noise.**  A Brownian bridge ``B`` pinned to 0 at every control point, step scale
-   ``σ = mid·sqrt(σ²_P / n)`` with the Parkinson variance ``σ²_P = ln(H/L)² / (4 ln 2)``.
-4. **Reflection.**  ``y = (lin + B - L)/(H - L)`` is folded into [0, 1] by the triangle wave
-   ``m = y mod 2; y' = m if m <= 1 else 2 - m`` and ``x = L + y'·(H - L)`` — a Brownian path
-   reflected at the day's high and low, so L <= x <= H everywhere; the control points
-   (where B = 0) are then written verbatim so they are hit exactly.
+1. **Variance.**  The session's log variance is ``σ_d² = K_VAR · σ²_P`` with the Parkinson
+   variance ``σ²_P = ln(H/L)² / (4 ln 2)`` and ``K_VAR = 1``; per minute ``σ_m = σ_d / sqrt(n)``.
+   (Range estimators understate open-to-close variance by about a third on this file, but the
+   range is pinned below anyway; ``scripts/market_model_stats.py`` shows 1.0 leaks least.)
+2. **Raw walk.**  A Brownian bridge in log price from ``o`` (minute 0) to ``c`` (minute n) with
+   step ``σ_m`` — a random walk pinned to the real open and close, nothing else known.
+3. **Range.**  The walk's maximum ``M`` and minimum ``m`` are moved onto the real ``h`` and
+   ``l`` by a monotone, piecewise-linear map of price levels that is the identity between
+   ``min(o, c)`` and ``max(o, c)``: levels above ``max(o, c)`` are scaled by
+   ``(h − max(o, c)) / (M − max(o, c))``, levels below ``min(o, c)`` by
+   ``(min(o, c) − l) / (min(o, c) − m)``.  Times of the extremes are the walk's own (no
+   separately drawn touch times, no skeleton through the extremes).  When the walk never leaves
+   the band on a side the range needs, a piecewise-linear correction through (0, 0),
+   (t_high, h − p(t_high)), (t_low, l − p(t_low)), (n, 0) at the walk's interior extremes lifts
+   (lowers) it there; it is zero at the open and the close and never pushes a point past H or L.
+4. **Exactness.**  Minute 0 is written as O, minute n as C, the arg-max as H and the arg-min as
+   L (bitwise), and everything is clipped to [L, H].
 5. **Bars.**  Bar k: open = x[k-1], close = x[k], high = min(max(open, close) + |z|·σ/2, H),
-   low = max(min(open, close) - |z'|·σ/2, L).  Hence first open = O, last close = C,
-   max high = H and min low = L exactly (bitwise).
+   low = max(min(open, close) - |z'|·σ/2, L) (σ the per-minute price scale).  Hence first
+   open = O, last close = C, max high = H and min low = L exactly.
 6. **Volume.**  U-shaped profile ``w(τ) = 1 + 3·exp(-12τ) + 2·exp(-15(1-τ))`` at bar midpoints
    τ = (k - ½)/n, times log-normal noise ``exp(0.3z - 0.045)``; integer shares by
    largest-remainder rounding so the bars sum exactly to V (V rounded to whole shares first).
+7. **VIX.**  ``ln VIX(j) = ln VIX_prev + β·(s(j) − ln P) + η(j)`` with ``s`` the spot path, P
+   the previous close, ``β = −8.0`` (log-VIX elasticity to the index; the 2014–2018 daily
+   regression slope, R² 0.67) and ``η`` a Brownian bridge that starts at 0 at the previous
+   close, runs ``n/4`` minutes of overnight variance before the open, and ends at the residual
+   that makes minute n equal the real VIX close.  Its step is
+   ``|β|·σ_m·sqrt(1/ρ² − 1)`` with ``ρ = −0.72``, so 5-minute log changes of VIX and spot
+   correlate like the daily ones do (not deterministically).  The VIX path is clipped to
+   [5, 150] and its last minute is the real close exactly.
 
 Randomness: each session draws from its own ``numpy`` Generator seeded by
-``(seed, date.toordinal())`` with a fixed block size, so a day's bars do not depend on the
+``(seed, date.toordinal())`` with a fixed block size, so a day's path does not depend on the
 requested range.  Coarser bars (5, 15, 60 minutes) are resamplings of the 1-minute bars and
-therefore reproduce the daily OHLCV as well.
+therefore reproduce the daily OHLCV as well; the VIX of a bar is the path's value at the
+bar's close.
 """
 
 from __future__ import annotations
@@ -37,8 +54,13 @@ from data_factory.base import BAR_COLUMNS, NY_TZ
 from data_factory.calendar import bar_grid
 
 MAX_SESSION_MINUTES = 390  # longest NYSE session (09:30-16:00); fixes the per-day random block size
-_NOISE_ROWS = 4  # path increments, high wiggle, low wiggle, volume noise
-_UNIFORMS = 2  # touch time of the high, of the low
+_NOISE_ROWS = 5  # path increments, high wiggle, low wiggle, volume noise, VIX residual increments
+_CHUNK_DAYS = 128
+K_VAR = 1.0  # session variance / Parkinson variance (see the module doc)
+VIX_BETA = -8.0  # d ln VIX / d ln S
+VIX_RHO = -0.72  # correlation of VIX and spot log changes
+VIX_OVERNIGHT = 0.25  # overnight residual variance, in sessions
+VIX_BOUNDS = (5.0, 150.0)
 
 
 def _validate_daily(daily: pd.DataFrame) -> None:
@@ -52,67 +74,91 @@ def _validate_daily(daily: pd.DataFrame) -> None:
         raise DataError(f"daily bar of {day} is inconsistent (need 0 < low <= open, close <= high, volume >= 0)")
 
 
-def _draw(seed: int, days: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
-    """Per-day random blocks: normals (D, 4, 390) and uniforms (D, 2) from Generator((seed, ordinal))."""
-    normals = np.empty((len(days), _NOISE_ROWS, MAX_SESSION_MINUTES))
-    uniforms = np.empty((len(days), _UNIFORMS))
+def _draw(seed: int, days: pd.DatetimeIndex) -> np.ndarray:
+    """Per-day random blocks: normals (D, 5, 391) from Generator((seed, ordinal))."""
+    normals = np.empty((len(days), _NOISE_ROWS, MAX_SESSION_MINUTES + 1))
     for i, day in enumerate(days):
-        rng = np.random.default_rng([int(seed), day.toordinal()])
-        rng.standard_normal(out=normals[i])
-        uniforms[i] = rng.random(_UNIFORMS)
-    return normals, uniforms
+        np.random.default_rng([int(seed), day.toordinal()]).standard_normal(out=normals[i])
+    return normals
 
 
-def _touch_times(
-    o: np.ndarray, h: np.ndarray, lo: np.ndarray, c: np.ndarray, n: np.ndarray, u: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Minutes at which the high and the low are touched (arcsine law; forced to 0 / n at O / C)."""
-    interior = 1 + np.floor(np.sin(0.5 * np.pi * u) ** 2 * (n[:, None] - 1)).astype(np.int64)
-    t_h = np.where(h == o, 0, np.where(h == c, n, interior[:, 0]))
-    t_l = np.where(lo == o, 0, np.where(lo == c, n, interior[:, 1]))
-    clash = (t_h == t_l) & (h > lo)
-    t_l = np.where(clash, np.where(t_h >= 2, t_h - 1, t_h + 1), t_l)
-    return t_h, t_l
-
-
-def _path(
-    o: np.ndarray,
-    h: np.ndarray,
-    lo: np.ndarray,
-    c: np.ndarray,
-    n: np.ndarray,
-    t_h: np.ndarray,
-    t_l: np.ndarray,
-    sigma: np.ndarray,
-    z: np.ndarray,
-) -> np.ndarray:
-    """Price points x[0..n] per day (rows padded to 390 + 1): skeleton + Brownian bridge reflected into [L, H]."""
-    days = len(o)
+def _bridge(start: np.ndarray, end: np.ndarray, n: np.ndarray, step: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """Brownian bridges from ``start`` (column 0) to ``end`` (column n), step ``step``; rows padded to 391."""
     j = np.arange(MAX_SESSION_MINUTES + 1)[None, :]
-    t1, t2 = np.minimum(t_h, t_l)[:, None], np.maximum(t_h, t_l)[:, None]
-    e1 = np.where(t_h <= t_l, h, lo)[:, None]
-    e2 = np.where(t_h <= t_l, lo, h)[:, None]
-    seg = (j >= t1).astype(np.int64) + (j >= t2)
-    starts = np.choose(seg, [np.zeros((days, 1), np.int64), t1, t2])
-    ends = np.choose(seg, [t1, t2, n[:, None]])
-    v_start = np.choose(seg, [o[:, None], e1, e2])
-    v_end = np.choose(seg, [e1, e2, c[:, None]])
-    length = ends - starts
-    frac = np.divide(j - starts, length, out=np.zeros(starts.shape), where=length > 0)
-    lin = v_start + (v_end - v_start) * frac
-    walk = np.concatenate([np.zeros((days, 1)), np.cumsum(z * sigma[:, None], axis=1)], axis=1)
-    w_start = np.take_along_axis(walk, starts, axis=1)
-    w_end = np.take_along_axis(walk, np.minimum(ends, MAX_SESSION_MINUTES), axis=1)
-    bridge = walk - w_start - frac * (w_end - w_start)
-    span = (h - lo)[:, None]
-    unit = np.mod(np.divide(lin + bridge - lo[:, None], span, out=np.zeros(lin.shape), where=span > 0), 2.0)
-    x = np.clip(lo[:, None] + np.where(unit > 1.0, 2.0 - unit, unit) * span, lo[:, None], h[:, None])
-    rows = np.arange(days)
+    walk = np.concatenate([np.zeros((len(start), 1)), np.cumsum(z * step[:, None], axis=1)], axis=1)
+    frac = np.minimum(j / n[:, None], 1.0)
+    w_end = np.take_along_axis(walk, n[:, None], axis=1)
+    return start[:, None] + walk - frac * w_end + frac * (end - start)[:, None]
+
+
+def _interior_extreme(p: np.ndarray, n: np.ndarray, sign: float) -> np.ndarray:
+    """Minute of the highest (sign +1) or lowest (-1) point strictly inside each session."""
+    j = np.arange(MAX_SESSION_MINUTES + 1)[None, :]
+    inside = (j > 0) & (j < n[:, None])
+    return np.argmax(np.where(inside, sign * p, -np.inf), axis=1)
+
+
+def _hat(n: np.ndarray, t1: np.ndarray, v1: np.ndarray, t2: np.ndarray, v2: np.ndarray) -> np.ndarray:
+    """Piecewise-linear function through (0, 0), (t1, v1), (t2, v2), (n, 0) with t1 < t2 (rows padded)."""
+    j = np.arange(MAX_SESSION_MINUTES + 1)[None, :].astype(np.float64)
+    t1, t2, nn = t1[:, None].astype(np.float64), t2[:, None].astype(np.float64), n[:, None].astype(np.float64)
+    v1, v2 = v1[:, None], v2[:, None]
+    first = v1 * j / np.maximum(t1, 1.0)
+    middle = v1 + (v2 - v1) * (j - t1) / np.maximum(t2 - t1, 1.0)
+    last = v2 * (nn - j) / np.maximum(nn - t2, 1.0)
+    return np.where(j <= t1, first, np.where(j <= t2, middle, np.where(j <= nn, last, 0.0)))
+
+
+def _log_path(o: np.ndarray, h: np.ndarray, lo: np.ndarray, c: np.ndarray, n: np.ndarray, sigma_m: np.ndarray,
+              z: np.ndarray) -> np.ndarray:
+    """Log price at minutes 0..n per day (rows padded to 391, padding = close): steps 2–3 of the module doc."""
+    lo_, hi_ = np.log(lo), np.log(h)
+    a, b = np.minimum(np.log(o), np.log(c)), np.maximum(np.log(o), np.log(c))
+    p = _bridge(np.log(o), np.log(c), n, sigma_m, z)
+    j = np.arange(MAX_SESSION_MINUTES + 1)[None, :]
+    p = np.where(j <= n[:, None], p, np.log(c)[:, None])
+    rows = np.arange(len(o))
+    # (a) excursions beyond the band [a, b] are scaled so that the walk's extremes land on the day's
+    top, bottom = p.max(axis=1), p.min(axis=1)
+    up = np.divide(hi_ - b, top - b, out=np.ones_like(b), where=top > b)
+    dn = np.divide(a - lo_, a - bottom, out=np.ones_like(a), where=bottom < a)
+    p = np.where(p > b[:, None], b[:, None] + (p - b[:, None]) * up[:, None], p)
+    p = np.where(p < a[:, None], a[:, None] - (a[:, None] - p) * dn[:, None], p)
+    # (b) one that falls short is lifted (lowered) at its interior extreme by a piecewise-linear
+    # correction that is zero at the open and the close: no spike, only a slight drift
+    t_hi, t_lo = _interior_extreme(p, n, 1.0), _interior_extreme(p, n, -1.0)
+    d_hi = np.maximum(hi_ - p[rows, t_hi], 0.0)
+    d_lo = np.minimum(lo_ - p[rows, t_lo], 0.0)
+    first = t_hi <= t_lo
+    corr = _hat(n, np.where(first, t_hi, t_lo), np.where(first, d_hi, d_lo),
+                np.where(first, t_lo, t_hi), np.where(first, d_lo, d_hi))
+    return p + corr
+
+
+def session_paths(daily: pd.DataFrame, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                                                              np.ndarray]:
+    """Spot at minutes 0..n of every session (price, rows padded to 391), bar counts n, per-minute log
+    step, the normals block and the bar labels (UTC ns)."""
+    days = pd.DatetimeIndex(daily.index).normalize()
+    labels, n = bar_grid(days, 1)
+    if n.max() > MAX_SESSION_MINUTES:
+        raise DataError(f"a session longer than {MAX_SESSION_MINUTES} minutes cannot be bridged")
+    o, h, lo, c = (daily[k].to_numpy(dtype=np.float64) for k in ("open", "high", "low", "close"))
+    normals = _draw(seed, days)
+    sigma_m = np.sqrt(K_VAR) * np.log(h / lo) / (2.0 * np.sqrt(np.log(2.0))) / np.sqrt(n)
+    x = np.empty((len(o), MAX_SESSION_MINUTES + 1))
+    for s in range(0, len(o), _CHUNK_DAYS):
+        k = slice(s, s + _CHUNK_DAYS)
+        x[k] = np.exp(_log_path(o[k], h[k], lo[k], c[k], n[k], sigma_m[k], normals[k, 0, :-1]))
+    rows = np.arange(len(o))
+    x = np.clip(x, lo[:, None], h[:, None])
+    x[rows, np.argmax(x[:, : MAX_SESSION_MINUTES + 1] * (np.arange(MAX_SESSION_MINUTES + 1)[None, :] <= n[:, None]),
+                      axis=1)] = h
+    masked_low = np.where(np.arange(MAX_SESSION_MINUTES + 1)[None, :] <= n[:, None], x, np.inf)
+    x[rows, np.argmin(masked_low, axis=1)] = lo
     x[:, 0] = o
-    x[rows, t_h] = h
-    x[rows, t_l] = lo
     x[rows, n] = c
-    return x
+    return x, n, sigma_m, normals, labels
 
 
 def _volumes(v: np.ndarray, n: np.ndarray, z: np.ndarray) -> np.ndarray:
@@ -135,39 +181,69 @@ def _volumes(v: np.ndarray, n: np.ndarray, z: np.ndarray) -> np.ndarray:
     return vol
 
 
+def _index(labels: np.ndarray) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex(labels.astype("datetime64[ns]"), name="ts").tz_localize("UTC").tz_convert(NY_TZ)
+
+
+def _empty_bars() -> pd.DataFrame:
+    return pd.DataFrame(columns=list(BAR_COLUMNS), dtype=np.float64, index=pd.DatetimeIndex([], tz=NY_TZ, name="ts"))
+
+
 def minute_bars(daily: pd.DataFrame, seed: int) -> pd.DataFrame:
     """1-minute close-labelled bars (tz New York) whose sessions reproduce ``daily``'s OHLCV exactly."""
     _validate_daily(daily)
-    days = pd.DatetimeIndex(daily.index).normalize()
-    if days.empty:
-        return pd.DataFrame(
-            columns=list(BAR_COLUMNS), dtype=np.float64, index=pd.DatetimeIndex([], tz=NY_TZ, name="ts")
-        )
-    labels, n = bar_grid(days, 1)
-    if n.max() > MAX_SESSION_MINUTES:
-        raise DataError(f"a session longer than {MAX_SESSION_MINUTES} minutes cannot be bridged")
-    o, h, lo, c = (daily[k].to_numpy(dtype=np.float64) for k in ("open", "high", "low", "close"))
+    if daily.empty:
+        return _empty_bars()
+    x, n, sigma_m, normals, labels = session_paths(daily, seed)
+    h, lo = daily["high"].to_numpy(np.float64), daily["low"].to_numpy(np.float64)
     v = np.rint(daily["volume"].to_numpy(dtype=np.float64))
-    normals, uniforms = _draw(seed, days)
-    t_h, t_l = _touch_times(o, h, lo, c, n, uniforms)
-    mid = 0.5 * (h + lo)
-    sigma = mid * np.log(h / lo) / (2.0 * np.sqrt(np.log(2.0))) / np.sqrt(n)
-    x = _path(o, h, lo, c, n, t_h, t_l, sigma, normals[:, 0])
     bar_open, bar_close = x[:, :-1], x[:, 1:]
-    wiggle = 0.5 * sigma[:, None]
-    high = np.minimum(np.maximum(bar_open, bar_close) + np.abs(normals[:, 1]) * wiggle, h[:, None])
-    low = np.maximum(np.minimum(bar_open, bar_close) - np.abs(normals[:, 2]) * wiggle, lo[:, None])
-    volume = _volumes(v, n, normals[:, 3])
+    wiggle = 0.5 * sigma_m[:, None] * bar_close
+    high = np.minimum(np.maximum(bar_open, bar_close) + np.abs(normals[:, 1, :-1]) * wiggle, h[:, None])
+    low = np.maximum(np.minimum(bar_open, bar_close) - np.abs(normals[:, 2, :-1]) * wiggle, lo[:, None])
+    volume = _volumes(v, n, normals[:, 3, :-1])
     valid = np.arange(MAX_SESSION_MINUTES)[None, :] < n[:, None]
-    index = pd.DatetimeIndex(labels.astype("datetime64[ns]"), name="ts").tz_localize("UTC").tz_convert(NY_TZ)
-    data = {
-        "open": bar_open[valid],
-        "high": high[valid],
-        "low": low[valid],
-        "close": bar_close[valid],
-        "volume": volume[valid],
-    }
-    return pd.DataFrame(data, index=index, columns=list(BAR_COLUMNS))
+    data = {"open": bar_open[valid], "high": high[valid], "low": low[valid], "close": bar_close[valid],
+            "volume": volume[valid]}
+    return pd.DataFrame(data, index=_index(labels), columns=list(BAR_COLUMNS))
+
+
+def minute_vix(daily: pd.DataFrame, vix_close: np.ndarray, seed: int) -> pd.Series:
+    """1-minute VIX at each bar close, jointly with ``minute_bars(daily, seed)`` (module doc, step 7).
+
+    ``vix_close[d]`` is the day's VIX close (real or the causal proxy); the path starts from the
+    previous day's value (the first day starts from its own close, with no drift)."""
+    _validate_daily(daily)
+    vix_close = np.asarray(vix_close, dtype=np.float64)
+    if len(vix_close) != len(daily):
+        raise DataError(f"VIX covers {len(vix_close)} days, the bars {len(daily)}; align them by date first")
+    if daily.empty:
+        return pd.Series([], dtype=np.float64, index=pd.DatetimeIndex([], tz=NY_TZ, name="ts"), name="vix")
+    if not np.all(np.isfinite(vix_close) & (vix_close > 0)):
+        raise DataError("VIX has missing or non-positive closes; fill them before bridging")
+    x, n, sigma_m, normals, labels = session_paths(daily, seed)
+    c = daily["close"].to_numpy(np.float64)
+    prev_close = np.r_[daily["open"].to_numpy(np.float64)[:1], c[:-1]]
+    v_prev = np.log(np.r_[vix_close[:1], vix_close[:-1]])
+    v_close = np.log(vix_close)
+    s = np.log(x)
+    lever = VIX_BETA * (s - np.log(prev_close)[:, None])
+    residual = v_close - v_prev - lever[np.arange(len(n)), n]
+    step = abs(VIX_BETA) * sigma_m * np.sqrt(1.0 / VIX_RHO**2 - 1.0)
+    # eta: 0 at the previous close, an overnight step of variance VIX_OVERNIGHT * n * step^2, then the
+    # session's minutes; pinned at ``residual`` at minute n
+    overnight = np.sqrt(VIX_OVERNIGHT * n) * step * normals[:, 4, -1]
+    walk = np.concatenate([overnight[:, None], overnight[:, None] + np.cumsum(normals[:, 4, :-1] * step[:, None],
+                                                                                  axis=1)], axis=1)
+    j = np.arange(MAX_SESSION_MINUTES + 1)[None, :]
+    total = (VIX_OVERNIGHT * n)[:, None] + np.minimum(j, n[:, None])  # elapsed variance time since the close
+    frac = total / (VIX_OVERNIGHT * n + n)[:, None]
+    w_end = np.take_along_axis(walk, n[:, None], axis=1)
+    eta = walk - frac * w_end + frac * residual[:, None]
+    path = np.clip(np.exp(v_prev[:, None] + lever + eta), *VIX_BOUNDS)
+    path[np.arange(len(n)), n] = vix_close
+    valid = (j >= 1) & (j <= n[:, None])
+    return pd.Series(path[valid], index=_index(labels), name="vix")
 
 
 def bridge_intraday(daily: pd.DataFrame, seed: int, minutes: int = 5) -> pd.DataFrame:
@@ -176,3 +252,14 @@ def bridge_intraday(daily: pd.DataFrame, seed: int, minutes: int = 5) -> pd.Data
         raise DataError(f"bar size {minutes} minutes is invalid; use a positive whole number of minutes")
     bars = minute_bars(daily, seed)
     return bars if minutes == 1 else resample_bars(bars, minutes)
+
+
+def bridge_vix(daily: pd.DataFrame, vix_close: np.ndarray, seed: int, minutes: int = 5) -> pd.Series:
+    """VIX at the close of each ``minutes`` bar of ``bridge_intraday(daily, seed, minutes)``."""
+    if minutes < 1:
+        raise DataError(f"bar size {minutes} minutes is invalid; use a positive whole number of minutes")
+    path = minute_vix(daily, vix_close, seed)
+    if minutes == 1 or path.empty:
+        return path
+    labels, _ = bar_grid(pd.DatetimeIndex(daily.index).normalize(), minutes)
+    return path.reindex(_index(labels))

@@ -4,15 +4,21 @@ At a timestamp ``t`` (tz-aware, America/New_York):
 
 * ``S_t`` is the as-of spot (last close at or before ``t``); the day's reference spot ``S_ref``
   is the previous session's close.
-* VIX is causal: ``vix_t = VIX_prev_close * (S_t / S_ref)^(-beta)``, ``beta = 4.5`` (leverage
-  effect: about +4.5% VIX per -1% SPY), re-anchored every day on the previous official close and
+* VIX: with an intraday VIX path (``vix_path``, the embedded market's joint spot/VIX bridge,
+  which ends each session at the real close) the as-of value of that path; without one a causal
+  formula ``vix_t = VIX_prev_close * (S_t / S_ref)^(-beta)``, ``beta = 8`` (log-VIX elasticity
+  to the index, 2014-2018 daily fit), re-anchored every day on the previous official close and
   clipped to [5, 150].  Only information up to ``t`` is used; on the first day of the VIX
   series (no previous close) its first value is the anchor.
 * ``tau = (expiry 16:00 ET - t) / 365 days`` (calendar time); ``F = S e^{(r-q) tau}``; the IV is
   ``implied_vol(ln(K/F), tau, atm_from_vix(vix_t))``; price and Greeks are BSM
   (theta per calendar day, vega per vol point).  At ``tau <= 0`` contracts are worth intrinsic.
-* Quotes: ``spread = 0.01 + mid * 0.01 (1 + 0.25 |z|)(1 + 1.5 tau)`` with ``z = k / (sigma sqrt(tau))``
-  (wider away from the money and for long-dated options, relatively wider for cheap ones), then
+* Quotes: ``spread = 0.01 + mid * 0.01 (1 + 0.25 |z|)(1 + 1.5 tau) * w`` with
+  ``z = k / (sigma sqrt(tau))`` (wider away from the money and for long-dated options, relatively
+  wider for cheap ones) and the market-state factor
+  ``w = (vix_t / 16)^1.5 * (1 + 0.15 |ln(S_t / S_ref)| / (atm_ref / sqrt(252)))``: spreads widen
+  with the vol level and with the day's move in daily standard deviations (see README, "Market
+  model", for the reference), then
   ``bid = floor_cent(mid - spread/2)`` (never below 0) and ``ask = ceil_cent(mid + spread/2)``;
   SPY quotes in $0.01 at every price (penny programme), so the quoted width is >= $0.01.
 * Volume and open interest are daily figures, deterministic in moneyness and DTE (see
@@ -28,6 +34,7 @@ from collections import OrderedDict
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 from analytics.pricing import bsm_greeks
 from core.dto import ChainSnapshot, DataError, ExpirySlice, OptionRight
@@ -35,7 +42,10 @@ from data_factory.base import DEFAULTS, NY_TZ, ContractMarks
 from data_factory.listing import is_monthly, listed_expiries, strike_grid
 from data_factory.surface import MIN_TAU, SurfaceParams, atm_from_vix, implied_vol
 
-VIX_LEVERAGE_BETA = 4.5
+VIX_LEVERAGE_BETA = 8.0
+SPREAD_VIX_REF = 16.0
+SPREAD_VIX_POWER = 1.5
+SPREAD_MOVE = 0.15
 VIX_BOUNDS = (5.0, 150.0)
 NS_PER_YEAR = 365.0 * 86400.0 * 1e9
 SPREAD_MIN = 0.01
@@ -49,7 +59,7 @@ _EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 class _MarketState:
     """Spot, VIX and day anchors at one timestamp."""
 
-    __slots__ = ("atm_30d", "day", "ref_atm", "ref_spot", "spot", "ts", "ts_ns", "vix")
+    __slots__ = ("atm_30d", "day", "ref_atm", "ref_spot", "spot", "ts", "ts_ns", "vix", "widen")
 
     def __init__(self, ts: pd.Timestamp, day: dt.date, spot: float, ref_spot: float, vix: float, ref_vix: float,
                  params: SurfaceParams) -> None:
@@ -57,6 +67,14 @@ class _MarketState:
         self.spot, self.ref_spot, self.vix = spot, ref_spot, vix
         self.atm_30d = float(atm_from_vix(vix, params))
         self.ref_atm = float(atm_from_vix(ref_vix, params))
+        self.widen = float(spread_widening(vix, spot, ref_spot, self.ref_atm))
+
+
+def spread_widening(vix: ArrayLike, spot: ArrayLike, ref_spot: ArrayLike, ref_atm: ArrayLike) -> np.ndarray:
+    """Market-state spread factor ``(vix / 16)^1.5 * (1 + 0.15 * |day's move| in daily sds)``."""
+    move = np.abs(np.log(np.asarray(spot, float) / np.asarray(ref_spot, float)))
+    daily_sd = np.maximum(np.asarray(ref_atm, float), 1e-4) / np.sqrt(252.0)
+    return (np.asarray(vix, float) / SPREAD_VIX_REF) ** SPREAD_VIX_POWER * (1.0 + SPREAD_MOVE * move / daily_sd)
 
 
 def _ordinals(naive: pd.DatetimeIndex) -> np.ndarray:
@@ -68,19 +86,25 @@ def _floor_cent(x: np.ndarray) -> np.ndarray:
     return np.floor(np.round(x * 100.0, 6)) / 100.0
 
 
+def _round_cent(x: np.ndarray) -> np.ndarray:
+    return np.round(np.round(x * 100.0, 6)) / 100.0
+
+
 def _ceil_cent(x: np.ndarray) -> np.ndarray:
     return np.ceil(np.round(x * 100.0, 6)) / 100.0
 
 
-def quote_bid_ask(mid: np.ndarray, z: np.ndarray, tau: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Bid/ask around ``mid``: ``spread = 0.01 + mid * 0.01 (1 + 0.25|z|)(1 + 1.5 tau)``, cent ticks.
+def quote_bid_ask(mid: np.ndarray, z: np.ndarray, tau: np.ndarray, widen: ArrayLike = 1.0
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Bid/ask around ``mid``: ``spread = 0.01 + mid * 0.01 (1 + 0.25|z|)(1 + 1.5 tau) * widen``, cent ticks.
 
     >>> [float(v[0]) for v in quote_bid_ask(np.array([2.0]), np.array([0.0]), np.array([0.1]))]
     [1.98, 2.02]
     """
-    spread = SPREAD_MIN + mid * SPREAD_REL * (1.0 + SPREAD_MONEYNESS * np.abs(z)) * (1.0 + SPREAD_TENOR * tau)
-    bid = np.maximum(_floor_cent(mid - 0.5 * spread), 0.0)
-    ask = np.maximum(_ceil_cent(mid + 0.5 * spread), bid + SPREAD_MIN)
+    spread = SPREAD_MIN + mid * SPREAD_REL * (1.0 + SPREAD_MONEYNESS * np.abs(z)) * (1.0 + SPREAD_TENOR * tau) * \
+        np.asarray(widen, float)
+    bid = np.maximum(_round_cent(mid - 0.5 * spread), 0.0)
+    ask = np.maximum(_round_cent(mid + 0.5 * spread), bid + SPREAD_MIN)
     return np.round(bid, 2), np.round(ask, 2)
 
 
@@ -114,13 +138,22 @@ class ModelChainSource:
     """``ChainSource`` of modelled SPY chains over a close series and a daily VIX frame."""
 
     def __init__(self, spot: pd.Series, vix: pd.DataFrame, underlying: str = DEFAULTS.strategy.underlying,
-                 params: SurfaceParams | None = None, seed: int = DEFAULTS.run.seed, cache_size: int = 512) -> None:
+                 params: SurfaceParams | None = None, seed: int = DEFAULTS.run.seed, cache_size: int = 512,
+                 vix_path: pd.Series | None = None) -> None:
         self.underlying = underlying
         self.params = params or SurfaceParams()
         self.seed = int(seed)
         self._cache_size = int(cache_size)
         self._init_spot(spot)
         self._init_vix(vix)
+        self._vpath: np.ndarray | None = None
+        if vix_path is not None:
+            values = np.asarray(vix_path, dtype=float)
+            if len(values) != len(self._close) or not pd.DatetimeIndex(vix_path.index).equals(spot.index):
+                raise DataError("intraday VIX path must be indexed like the spot series; build both from the same bars")
+            if not np.all(np.isfinite(values) & (values > 0)):
+                raise DataError("intraday VIX path has missing or non-positive values")
+            self._vpath = values
         self._slices: OrderedDict[tuple[int, dt.date], ExpirySlice] = OrderedDict()
         self._states: OrderedDict[int, _MarketState] = OrderedDict()
         self._liquidity_cache: OrderedDict[tuple[dt.date, dt.date], tuple[np.ndarray, ...]] = OrderedDict()
@@ -175,7 +208,10 @@ class ModelChainSource:
         j = int(np.searchsorted(self._vix_ord, day.toordinal(), side="left")) - 1
         ref_vix = float(self._vix[max(j, 0)])
         spot = float(self._close[pos])
-        vix = float(np.clip(ref_vix * (spot / ref_spot) ** (-VIX_LEVERAGE_BETA), *VIX_BOUNDS))
+        if self._vpath is not None:
+            vix = float(self._vpath[pos])
+        else:
+            vix = float(np.clip(ref_vix * (spot / ref_spot) ** (-VIX_LEVERAGE_BETA), *VIX_BOUNDS))
         state = _MarketState(local, day, spot, ref_spot, vix, ref_vix, self.params)
         self._remember(self._states, key, state, 4 * self._cache_size)
         return state
@@ -217,7 +253,7 @@ class ModelChainSource:
         iv = np.where(live, implied_vol(log_k, t, state.atm_30d, p), 0.0)
         g = bsm_greeks(state.spot, strikes, np.where(live, t, 0.0), p.rate, p.dividend_yield, iv, is_call)
         z = log_k / np.where(live, iv * np.sqrt(t), 1.0)
-        bid, ask = quote_bid_ask(g.price, z, t)
+        bid, ask = quote_bid_ask(g.price, z, t, state.widen)
         bid = np.where(live, bid, g.price)
         ask = np.where(live, ask, g.price)
         return {"bid": bid, "ask": ask, "mid": 0.5 * (bid + ask), "iv": iv, "delta": g.delta, "gamma": g.gamma,
@@ -234,6 +270,11 @@ class ModelChainSource:
 
     def spot_vix_path(self, index: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
         """As-of spot and causal VIX at every timestamp of ``index`` (vectorised ``_state``)."""
+        spot, vix, _, _ = self._path_states(index)
+        return spot, vix
+
+    def _path_states(self, index: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Spot, VIX, the day's reference spot and reference VIX at every timestamp of ``index``."""
         idx = pd.DatetimeIndex(index)
         if idx.tz is None:
             raise DataError("timestamps are tz-naive; pass tz-aware America/New_York timestamps")
@@ -248,8 +289,10 @@ class ModelChainSource:
         j = np.searchsorted(self._vix_ord, day, side="left") - 1
         ref_vix = self._vix[np.maximum(j, 0)]
         spot = self._close[pos]
+        if self._vpath is not None:
+            return spot, self._vpath[pos], ref_spot, ref_vix
         vix = np.clip(ref_vix * (spot / ref_spot) ** (-VIX_LEVERAGE_BETA), *VIX_BOUNDS)
-        return spot, vix
+        return spot, vix, ref_spot, ref_vix
 
     def marks_path(self, index: pd.DatetimeIndex, expiries: np.ndarray, strikes: np.ndarray,
                    is_call: np.ndarray) -> ContractMarks:
@@ -258,8 +301,9 @@ class ModelChainSource:
         Equal to calling ``marks`` at each timestamp, in one vectorised pass (used to mark an
         open position over its whole remaining life at once)."""
         idx = pd.DatetimeIndex(index)
-        spot, vix = self.spot_vix_path(idx)
+        spot, vix, ref_spot, ref_vix = self._path_states(idx)
         p = self.params
+        widen = spread_widening(vix, spot, ref_spot, atm_from_vix(ref_vix, p))[:, None]
         ts_ns = np.asarray(idx.as_unit("ns").asi8, dtype=np.int64)[:, None]
         days = np.asarray(expiries, dtype="datetime64[D]").astype(np.int64).ravel()
         close_ns = np.array([self._expiry_close_ns(d) for d in days.tolist()], dtype=np.int64)[None, :]
@@ -274,7 +318,7 @@ class ModelChainSource:
         iv = np.where(live, implied_vol(log_k, t, atm, p), 0.0)
         g = bsm_greeks(s, k, np.where(live, t, 0.0), p.rate, p.dividend_yield, iv, calls)
         z = log_k / np.where(live, iv * np.sqrt(t), 1.0)
-        bid, ask = quote_bid_ask(g.price, z, t)
+        bid, ask = quote_bid_ask(g.price, z, t, widen)
         bid = np.where(live, bid, g.price)
         ask = np.where(live, ask, g.price)
         return ContractMarks(bid=bid, ask=ask, mid=0.5 * (bid + ask), iv=iv, delta=g.delta, gamma=g.gamma,

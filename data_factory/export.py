@@ -1,7 +1,8 @@
 """Export any ``MarketSource`` to vendor files that ``FilesMarket`` reads back.
 
 Folder layout (written to a temporary sibling folder, then renamed into place, so a failure
-leaves nothing half-written; the target must be absent or empty):
+leaves nothing half-written; the target must be absent, empty, or a previous run replaced with
+``force`` -- the one output rule of ``data_factory.out_folder``):
 
 * ``<U>_bars_<m>min.csv`` -- Alpaca layout ``timestamp, open, high, low, close, volume``
   (+ ``trade_count``, ``vwap`` when the source has them); ``timestamp`` = bar start in UTC
@@ -20,9 +21,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -33,6 +31,8 @@ import pyarrow.parquet as pq
 
 from core.dto import ChainSnapshot, DataError
 from data_factory.base import BAR_COLUMNS, DEFAULTS, ChainSource, MarketSource
+from data_factory.market_window import chain_window
+from data_factory.out_folder import atomic_dir, check_target
 
 CHAIN_SCHEMA = pa.schema([
     ("underlying_symbol", pa.string()), ("quote_date", pa.timestamp("ns", tz="America/New_York")),
@@ -129,28 +129,29 @@ def _rate_and_yield(source: ChainSource) -> tuple[float, float]:
     return float(rate), float(div_yield)
 
 
-def _prepare_target(out: Path) -> None:
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise DataError(f"{out}: already exists and is not empty; choose a new folder or remove it")
-    out.parent.mkdir(parents=True, exist_ok=True)
-
-
 def export_market(market: MarketSource, start: dt.date, end: dt.date, out_dir: str | Path, minutes: int = 5,
-                  dte_max: int = 60, chain_times: tuple[str, ...] | None = ("10:00", "15:30")) -> ExportResult:
-    """Write bars, chains and VIX of ``start..end`` to ``out_dir`` atomically (layout in the module doc)."""
+                  dte_max: int = 60, chain_times: tuple[str, ...] | None = ("10:00", "15:30"),
+                  force: bool = False) -> ExportResult:
+    """Write bars, chains and VIX of ``start..end`` to ``out_dir`` atomically (layout in the module doc).
+
+    The chains come from the same market state as a backtest of ``start..end`` (the chain source
+    is built over the warm-up bars before ``start`` too, so the first day knows the previous
+    close).  ``out_dir`` follows the one output rule of ``data_factory.out_folder`` (absent, empty,
+    or a previous run replaced only with ``force``).
+    """
     out = Path(out_dir)
-    _prepare_target(out)
-    bars = market.intraday_bars(start, end, minutes)
+    check_target(out, force)
+    all_bars, source = chain_window(market, start, end, minutes)
+    days = _local_days(all_bars.index)
+    bars = all_bars.loc[(days >= pd.Timestamp(start)) & (days <= pd.Timestamp(end))]
     if bars.empty:
         raise DataError(f"no bars between {start} and {end}; choose dates inside the data source")
     u = market.info.underlying
     names = {"bars_file": f"{u}_bars_{minutes}min.csv", "chains_file": f"{u}_chains.parquet",
              "vix_file": f"{u}_vix.csv"}
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    with atomic_dir(out, force) as tmp:
         _write_bars(bars, tmp / names["bars_file"], minutes)
         _write_vix(market.vix(start, end), tmp / names["vix_file"])
-        source = market.chains(bars)
         rows, snaps = _write_chains(source, bars, tmp / names["chains_file"], dte_max, chain_times)
         rate, div_yield = _rate_and_yield(source)
         result = ExportResult(str(out), names["bars_file"], names["chains_file"], names["vix_file"], bars=len(bars),
@@ -160,10 +161,9 @@ def export_market(market: MarketSource, start: dt.date, end: dt.date, out_dir: s
                     "chain_times": list(chain_times) if chain_times else None, "rate": rate,
                     "div_yield": div_yield, **asdict(result)}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
-        if out.exists():
-            out.rmdir()
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return result
+
+
+def _local_days(index: pd.Index) -> pd.DatetimeIndex:
+    idx = pd.DatetimeIndex(index)
+    return (idx.tz_convert("America/New_York").tz_localize(None) if idx.tz is not None else idx).normalize()

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -48,9 +49,25 @@ import pandas as pd
 from core.dto import DataError
 from data_factory.bars import daily_from_intraday, resample_bars
 from data_factory.base import BAR_COLUMNS, DEFAULTS, SourceInfo
-from data_factory.validation import parse_times, validate_bars, validate_chain
+from data_factory.calendar import session_bounds
+from data_factory.validation import (
+    check_underlying,
+    no_quote_mask,
+    parse_times,
+    session_check,
+    validate_bars,
+    validate_chain,
+    validate_times,
+)
 from data_factory.vendor_chains import VendorChainSource, prepare_chain, vix_proxy
-from data_factory.vendor_io import START_LABELLED, RowFilter, local_days, read_range
+from data_factory.vendor_io import (
+    HEAD_ROWS,
+    START_LABELLED,
+    RowFilter,
+    Validator,
+    local_days,
+    read_range,
+)
 
 PROXY_COLUMNS = ("quote_date", "expiration", "strike", "option_type", "bid", "ask", "underlying_price",
                  "implied_volatility")
@@ -75,6 +92,21 @@ def _near_the_money(chunk: pd.DataFrame) -> np.ndarray:
     return ~(np.abs(moneyness) > 0.10)
 
 
+def _quoted(frame: pd.DataFrame) -> np.ndarray:
+    """Rows with a market (see ``validation.no_quote_mask``)."""
+    return ~no_quote_mask(frame)
+
+
+def _first_non_session(days: pd.DatetimeIndex) -> int:
+    """Position of the first day that is not an NYSE session."""
+    for day in days.unique():
+        try:
+            session_bounds(pd.DatetimeIndex([day]))
+        except DataError:
+            return int(np.flatnonzero(days == day)[0])
+    return 0
+
+
 class FilesMarket:
     """``MarketSource`` over vendor files (layouts in the module docstring)."""
 
@@ -95,15 +127,17 @@ class FilesMarket:
         for path in (self.spot_path, self.options_path, self.vix_path):
             if path is not None and not path.is_file():
                 raise DataError(f"{path}: file not found; check the path")
-        times = read_range(self.spot_path, "bars", column_map=self.column_map, columns=("ts",))
+        self._head_check()
+        times = read_range(self.spot_path, "bars", column_map=self.column_map, columns=("ts",),
+                           validate=self._time_validator(self.spot_path, "ts"))
         self._start_labelled = (bar_label == "start") if bar_label else times.time_source.lower() in START_LABELLED
         local = pd.DatetimeIndex(self._to_local(times.frame["ts"]))
         if local.empty:
-            raise DataError(f"{self.spot_path.name}: no bars in the file; check the file")
+            raise DataError(f"{self.spot_path.name}: no bars in the file (only a header); check the file")
         if local.isna().any():
             line = int(times.rows[np.flatnonzero(local.isna())[0]])
             raise DataError(f"{self.spot_path.name}: {times.row_word} {line}, column '{times.time_source}': "
-                            "not a readable time; fix or drop the row")
+                            "not a New York time (it falls in a daylight-saving gap or overlap); use UTC offsets")
         self.is_daily = bool(np.all(local.tz_localize(None) == local.tz_localize(None).normalize()))
         self.bar_minutes = None if self.is_daily else (bar_minutes or _bar_minutes(local))
         if not self.is_daily and not self.bar_minutes:
@@ -114,6 +148,12 @@ class FilesMarket:
             intraday_synthetic=False, vix_proxy_until=None if self.vix_path else days.max().date(),
             chains_modelled=False, notes=self._notes())
         self._chain_cache: dict[tuple[dt.date, dt.date], pd.DataFrame] = {}
+        self.dropped_quotes = 0  # chain rows without a market (bid and ask empty or 0), noted in ``info.notes``
+        self._dropped_rows: set[int] = set()
+        if self.options_path is not None:
+            read_range(self.options_path, "chain", column_map=self.column_map, max_rows=HEAD_ROWS,
+                       row_filter=_quoted, validate=self._chain_validator(self.options_path))
+        self._apply_export_manifest()
 
     @classmethod
     def from_export(cls, folder: str | Path, **kwargs: object) -> FilesMarket:
@@ -122,16 +162,85 @@ class FilesMarket:
         manifest_path = root / "manifest.json"
         if not manifest_path.is_file():
             raise DataError(f"{root}: no manifest.json; point at a folder written by --mode data export")
-        m = json.loads(manifest_path.read_text())
-        kwargs.setdefault("bar_minutes", m["minutes"])
-        return cls(root / m["bars_file"], root / m["chains_file"], m["underlying"], rate=m["rate"],
-                   div_yield=m["div_yield"], vix_path=root / m["vix_file"], **kwargs)  # type: ignore[arg-type]
+        try:
+            m = json.loads(manifest_path.read_text(encoding="utf-8"))
+            kwargs.setdefault("bar_minutes", m["minutes"])
+            spot, options, underlying = root / m["bars_file"], root / m["chains_file"], str(m["underlying"])
+            rate, div_yield, vix = float(m["rate"]), float(m["div_yield"]), root / m["vix_file"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise DataError(f"{manifest_path}: not a manifest written by --mode data export ({type(exc).__name__}: "
+                            f"{str(exc)[:60]}); export the folder again") from None
+        return cls(spot, options, underlying, rate=rate, div_yield=div_yield, vix_path=vix,
+                   **kwargs)  # type: ignore[arg-type]
 
     def _notes(self) -> tuple[str, ...]:
         notes = [f"spot: {self.spot_path}"]
         notes.append(f"options: {self.options_path}" if self.options_path else "options: none (no chains)")
-        notes.append(f"vix: {self.vix_path}" if self.vix_path else "vix: 30-day ATM IV proxy from the options file")
+        notes.append(self.vix_note())
         return tuple(notes)
+
+    def vix_note(self) -> str:
+        """What the run's VIX is, truthfully, for this source."""
+        if self.vix_path is not None:
+            return f"VIX: read from {self.vix_path.name} (its is_proxy column flags proxy days)"
+        if self.options_path is not None:
+            return (f"VIX: proxy = 30-day ATM implied volatility of {self.options_path.name} "
+                    "(not the CBOE VIX; flagged is_proxy)")
+        return "VIX: none (no VIX file and no options file to derive a proxy from)"
+
+    def _head_check(self) -> None:
+        """Full validation of the first rows: a junk file of any size fails here, in milliseconds."""
+        rr = read_range(self.spot_path, "bars", column_map=self.column_map, max_rows=HEAD_ROWS)
+        validate_bars(rr.frame, self.spot_path.name, rr.rows, rr.row_word)
+
+    @staticmethod
+    def _time_validator(path: Path, column: str, strict: bool = True) -> Validator:
+        def check(frame: pd.DataFrame, rows: np.ndarray, row_word: str) -> None:
+            validate_times(frame, column, path.name, rows, row_word, strict)
+        return check
+
+    def _bar_validator(self) -> Validator:
+        def check(frame: pd.DataFrame, rows: np.ndarray, row_word: str) -> None:
+            validate_bars(frame, self.spot_path.name, rows, row_word)
+        return check
+
+    def _chain_validator(self, path: Path) -> Validator:
+        def check(frame: pd.DataFrame, rows: np.ndarray, row_word: str) -> None:
+            validate_chain(frame, path.name, rows, row_word)
+            check_underlying(frame, self.underlying, path.name, rows, row_word)
+        return check
+
+    def _apply_export_manifest(self) -> None:
+        """Files written by ``--mode data export`` say at which times they hold chain snapshots
+        (manifest.json beside the chain file); the lag limit is then the longest gap between those
+        snapshots within a day, so the project's own export backtests with default settings.  An
+        explicit ``max_lag_seconds`` wins.  The run notes say so."""
+        if self.options_path is None or self.max_lag_seconds is not None:
+            return
+        manifest = self.options_path.parent / "manifest.json"
+        try:
+            m = json.loads(manifest.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return
+        if not isinstance(m, dict) or m.get("chains_file") != self.options_path.name or not m.get("chain_times"):
+            return
+        clock = sorted(dt.time.fromisoformat(t) for t in m["chain_times"])
+        seconds = [3600 * t.hour + 60 * t.minute for t in clock] + [16 * 3600]
+        self.max_lag_seconds = float(max(b - a for a, b in zip(seconds[:-1], seconds[1:], strict=True)))
+        note = (f"chains: exported snapshots at {', '.join(m['chain_times'])} New York (manifest.json); marks "
+                f"between them are as of the last snapshot (lag limit {self.max_lag_seconds:.0f} s)")
+        self.info = replace(self.info, notes=(*self.info.notes, note))
+
+    def _note_dropped(self, rows: set[int], path: Path) -> None:
+        """Count the chain rows without a market (each file row once, whatever ranges were read)."""
+        if not rows - self._dropped_rows:
+            return
+        self._dropped_rows |= rows
+        self.dropped_quotes = len(self._dropped_rows)
+        notes = [n for n in self.info.notes if not n.startswith("options: dropped")]
+        notes.append(f"options: dropped {self.dropped_quotes} rows of {path.name} without a market "
+                     "(bid and ask empty or 0); they are never used as prices")
+        self.info = replace(self.info, notes=tuple(notes))
 
     @staticmethod
     def _to_local(values: pd.Series) -> pd.Series:
@@ -141,17 +250,35 @@ class FilesMarket:
         return s.dt.tz_localize("America/New_York", ambiguous="NaT", nonexistent="NaT")
 
     def _read_bars(self, start: dt.date | None, end: dt.date | None) -> pd.DataFrame:
-        rr = read_range(self.spot_path, "bars", start, end, self.column_map)
-        validate_bars(rr.frame, self.spot_path.name, rr.rows, rr.row_word)
+        rr = read_range(self.spot_path, "bars", start, end, self.column_map, validate=self._bar_validator())
         local = pd.DatetimeIndex(self._to_local(rr.frame["ts"])).as_unit("ns")
         extra = [c for c in ("trade_count", "vwap") if c in rr.frame.columns]
         out = rr.frame.loc[:, [*BAR_COLUMNS, *extra]].astype(np.float64)
         if self.is_daily:
             out.index = pd.DatetimeIndex(local.tz_localize(None).normalize(), name="date")
         else:
-            shift = pd.Timedelta(minutes=self.bar_minutes or 0) if self._start_labelled else pd.Timedelta(0)
-            out.index = pd.DatetimeIndex(local + shift, name="ts")
+            out.index = self._labels(rr.frame["ts"])
+            self._check_session(out.index, rr.rows, rr.row_word, rr.time_source)
         return out
+
+    def _check_session(self, labels: pd.DatetimeIndex, rows: np.ndarray, row_word: str, time_source: str) -> None:
+        """Intraday bars must end inside their NYSE session (close label in (open, close])."""
+        if labels.empty:
+            return
+        days = labels.tz_localize(None).normalize()
+        try:
+            opens, closes = session_bounds(days)
+        except DataError as exc:
+            bad = _first_non_session(days)
+            raise DataError(f"{self.spot_path.name}: {row_word} {int(rows[bad])}, column "
+                            f"'{time_source}': {exc}".rstrip(".")) from None
+        session_check(labels.tz_convert("UTC").asi8, opens, closes, self.spot_path.name, rows, row_word, labels)
+
+    def _labels(self, ts: pd.Series) -> pd.DatetimeIndex:
+        """Close labels (New York) of intraday bars from the file's time column."""
+        local = pd.DatetimeIndex(self._to_local(ts)).as_unit("ns")
+        shift = pd.Timedelta(minutes=self.bar_minutes or 0) if self._start_labelled else pd.Timedelta(0)
+        return pd.DatetimeIndex(local + shift, name="ts")
 
     def daily_bars(self, start: dt.date | None = None, end: dt.date | None = None) -> pd.DataFrame:
         bars = self._read_bars(start, end)
@@ -170,9 +297,50 @@ class FilesMarket:
     def _chain_rows(self, start: dt.date | None, end: dt.date | None, columns: tuple[str, ...] | None = None,
                     greeks: bool = True, row_filter: RowFilter | None = None) -> pd.DataFrame:
         path = self._options()
-        rr = read_range(path, "chain", start, end, self.column_map, columns, row_filter)
-        validate_chain(rr.frame, path.name, rr.rows, rr.row_word)
+        dropped: set[int] = set()
+
+        def usable(frame: pd.DataFrame) -> np.ndarray:
+            keep = _quoted(frame)
+            dropped.update(frame.index[~keep].tolist())
+            return keep & (row_filter(frame) if row_filter is not None else True)
+
+        validator = self._chain_validator(path) if columns is None else None
+        rr = read_range(path, "chain", start, end, self.column_map, columns, usable, validator)
+        if validator is None:
+            validate_chain(rr.frame, path.name, rr.rows, rr.row_word)
+        self._note_dropped(dropped, path)
         return prepare_chain(rr.frame, self.rate, self.div_yield, greeks=greeks)
+
+    def validate_all(self) -> str:
+        """Read and validate every row of every file (``data describe``: the same verdict as any run).
+
+        Streams chunk by chunk (nothing is kept, so memory stays bounded on files of any size);
+        returns a one-line summary; raises ``DataError`` at the first bad row.
+        """
+        def bars_check(frame: pd.DataFrame, rows: np.ndarray, row_word: str) -> None:
+            validate_bars(frame, self.spot_path.name, rows, row_word)
+            if not self.is_daily:
+                self._check_session(self._labels(frame["ts"]), rows, row_word, "ts")
+
+        bars = read_range(self.spot_path, "bars", column_map=self.column_map, validate=bars_check, collect=False)
+        parts = [f"validated {bars.rows_scanned} bars"]
+        if self.options_path is not None:
+            path = self.options_path
+            dropped: set[int] = set()
+
+            def usable(frame: pd.DataFrame) -> np.ndarray:
+                keep = _quoted(frame)
+                dropped.update(frame.index[~keep].tolist())
+                return keep
+
+            chain = read_range(path, "chain", column_map=self.column_map, row_filter=usable,
+                               validate=self._chain_validator(path), collect=False)
+            self._note_dropped(dropped, path)
+            parts.append(f"{chain.rows_scanned - len(dropped)} option quotes ({len(dropped)} rows without a market "
+                         "dropped)")
+        if self.vix_path is not None:
+            parts.append(f"{len(self._vix_file(None, None))} VIX days")
+        return ", ".join(parts) + ": no problems found"
 
     def _options(self) -> Path:
         if self.options_path is None:
@@ -185,7 +353,8 @@ class FilesMarket:
         local = pd.DatetimeIndex(self._to_local(spot.frame["ts"]))
         if self._start_labelled and not self.is_daily:
             local = local + pd.Timedelta(minutes=self.bar_minutes or 0)
-        quotes = read_range(self._options(), "chain", column_map=self.column_map, columns=("quote_date",))
+        quotes = read_range(self._options(), "chain", column_map=self.column_map, columns=("quote_date",),
+                            validate=self._time_validator(self._options(), "quote_date", strict=False))
         spot_days = local.tz_localize(None).normalize().unique()
         option_days = pd.DatetimeIndex(local_days(quotes.frame["quote_date"])).unique()
         return spot_days.intersection(option_days).sort_values().rename("date")
@@ -200,14 +369,15 @@ class FilesMarket:
 
     def _vix_file(self, start: dt.date | None, end: dt.date | None) -> pd.DataFrame:
         assert self.vix_path is not None
-        rr = read_range(self.vix_path, "vix", start, end, self.column_map)
+        rr = read_range(self.vix_path, "vix", start, end, self.column_map,
+                        validate=self._time_validator(self.vix_path, "date"))
         frame = rr.frame
         if "vix" not in frame:
             raise DataError(f"{self.vix_path.name}: column 'vix' is missing; name the VIX column 'vix' or 'close'")
         value = pd.to_numeric(frame["vix"], errors="coerce")
         bars = pd.DataFrame({"ts": frame["date"], "open": value, "high": value, "low": value, "close": value,
                              "volume": 0.0})
-        validate_bars(bars, self.vix_path.name, rr.rows, rr.row_word)
+        validate_bars(bars, self.vix_path.name, rr.rows, rr.row_word, outliers=False)
         days = pd.DatetimeIndex(self._to_local(frame["date"])).tz_localize(None).normalize().as_unit("ns")
         proxy = np.zeros(len(frame), bool)
         if "is_proxy" in frame:

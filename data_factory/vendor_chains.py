@@ -12,6 +12,9 @@ VIX-like proxy (no VIX file): per day, the last snapshot's ATM IV per expiry (me
 and put IV at the strike nearest the forward ``S e^{(r-q) tau}``), total variance ``w = IV^2 tau``
 interpolated linearly in ``tau`` at 30 calendar days among expiries of 7+ days (flat volatility
 beyond the listed ones), ``vix = 100 sqrt(w30 / tau30)``, flagged ``is_proxy``.
+
+Sanity: a snapshot whose ``underlying_price`` is more than 10% (log) from the bar close at its
+time is refused -- it is another underlying's chain, or another price scale.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ EXPIRY_CLOSE_NS = 16 * 3_600_000_000_000
 YEAR_NS = 365.0 * NS_PER_DAY
 VALUE_COLUMNS = ("bid", "ask", "implied_volatility", "delta", "gamma", "theta", "vega", "volume", "open_interest")
 GREEKS = ("delta", "gamma", "theta", "vega")
+UNDERLYING_PRICE_GAP = 0.10  # |log(chain underlying / bar close)| above this: not this underlying's chain
 
 
 def quote_times(values: pd.Series) -> pd.DatetimeIndex:
@@ -229,8 +233,27 @@ class VendorChainSource:
         self.alignment = align_chains(bar_index, self._snaps, underlying, max_lag_seconds=self._limit,
                                       max_stale_fraction=max_stale_fraction, source=source)
         self._bar_day = _local_days_ns(self._bar_ns)
+        self._check_underlying_price()
         self._cache: dict[tuple[int, int], dict[str, np.ndarray]] = {}
         self._close_ns: dict[int, int] = {}
+
+    def _check_underlying_price(self) -> None:
+        """Each snapshot's underlying price must be near the bar close at its time (within
+        ``UNDERLYING_PRICE_GAP`` in log terms): a chain of another underlying (a QQQ file in an SPY
+        run) or of another price scale is refused instead of priced."""
+        j = np.searchsorted(self._bar_ns, self._snap_ns, side="right") - 1
+        known = j >= 0
+        spot = np.where(known, self._bar_close[np.maximum(j, 0)], np.nan)
+        quoted = self._values["underlying_price"][self._bounds[:-1]]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            gap = np.abs(np.log(quoted / spot))
+        bad = np.flatnonzero(known & (gap > UNDERLYING_PRICE_GAP))
+        if bad.size:
+            i = int(bad[0])
+            when = pd.Timestamp(int(self._snap_ns[i]), tz="UTC").tz_convert("America/New_York")
+            raise DataError(f"{self.source}: quotes at {when:%Y-%m-%d %H:%M} have underlying price {quoted[i]:g} but "
+                            f"the {self.underlying} bars close at {spot[i]:g} ({abs(quoted[i] / spot[i] - 1):.0%} "
+                            f"apart); pass the {self.underlying} chain file or set --underlying to the chain's symbol")
 
     def _locate(self, ts: pd.Timestamp) -> tuple[int, int, float, AlignMode, int]:
         """``(t_ns, snapshot index, lag s, mode, local day number)`` at ``ts``; bar times use the alignment."""

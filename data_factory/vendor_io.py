@@ -5,8 +5,14 @@ A file is never loaded whole:
 * **Parquet** -- row groups whose min/max statistics of the date column fall outside the range
   are skipped without being read (pruning works when the column is stored as a Parquet
   date/timestamp; string dates are read group by group and filtered);
-* **CSV** -- read in chunks of ``CHUNK_ROWS`` rows, filtered, and reading stops after the first
-  chunk that passes the end date (files are sorted by time, which the validator enforces).
+* **CSV** -- read in chunks (``HEAD_ROWS`` first, then ``CHUNK_ROWS``), filtered, and reading stops
+  after the first chunk that passes the end date (files are sorted by time, which the validator
+  enforces).  The bytes pass ``data_factory.file_sniff.GuardedStream`` (a NUL byte or a line over
+  64 KiB stops the read at once) and the zone convention of the time column is fixed by the
+  first chunk, so the frames are the same for every chunk size.
+
+The format comes from the bytes (``data_factory.file_sniff.sniff``): Parquet magic, compressed
+files, binary data, the delimiter; a file named .csv holding Parquet is read as Parquet.
 
 Each kept row remembers its place in the file (``rows``): the CSV line number counting the
 header as line 1, or the 1-based Parquet data row, so error messages point at the file.
@@ -15,6 +21,7 @@ header as line 1, or the 1-based Parquet data row, so error messages point at th
 from __future__ import annotations
 
 import datetime as dt
+import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,9 +31,11 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from core.dto import DataError
-from data_factory.validation import parse_times
+from data_factory.file_sniff import GuardedStream, delimiter_name, sniff
+from data_factory.validation import has_zone, parse_times
 
 CHUNK_ROWS = 250_000
+HEAD_ROWS = 1_000  # the first chunk: a bad file fails after reading this much
 BAR_ALIASES = {
     "ts": "ts", "timestamp": "ts", "t": "ts", "datetime": "ts", "date_time": "ts", "date": "ts", "time": "ts",
     "open": "open", "o": "open", "high": "high", "h": "high", "low": "low", "l": "low",
@@ -77,14 +86,38 @@ def standard_names(columns: list[str], kind: str, column_map: dict[str, str] | N
 
 
 def file_columns(path: Path) -> list[str]:
-    """Column names of a CSV header or a Parquet schema."""
-    if is_parquet(path):
-        return list(pq.ParquetFile(path).schema_arrow.names)
-    return [str(c) for c in pd.read_csv(path, nrows=0).columns]
+    """Column names of a CSV header or a Parquet schema (the format is sniffed from the bytes)."""
+    kind = sniff(path)
+    if kind.parquet:
+        return list(_parquet_file(path).schema_arrow.names)
+    with _open_text(path) as handle:
+        try:
+            header = pd.read_csv(handle, nrows=0, sep=kind.delimiter, encoding=kind.encoding)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
+            raise DataError(f"{path.name}: line 1 cannot be read as a CSV header ({str(exc).splitlines()[0]}); "
+                            "check the delimiter and header") from None
+    columns = [str(c) for c in header.columns]
+    if len(columns) < 2:
+        raise DataError(f"{path.name}: line 1 has a single column; expected {delimiter_name(kind.delimiter)}-"
+                        "separated column names")
+    return columns
 
 
 def is_parquet(path: Path) -> bool:
-    return path.suffix.lower() in (".parquet", ".pq")
+    """Parquet by content (``PAR1`` magic), whatever the name says."""
+    return sniff(path).parquet
+
+
+def _open_text(path: Path) -> io.BufferedReader:
+    return io.BufferedReader(GuardedStream(path), buffer_size=256 * 1024)
+
+
+def _parquet_file(path: Path) -> pq.ParquetFile:
+    try:
+        return pq.ParquetFile(path)
+    except Exception as exc:  # pyarrow raises several types for a corrupt file
+        raise DataError(f"{path.name}: cannot be read as Parquet ({str(exc).splitlines()[0]}); "
+                        "check or export the file again") from None
 
 
 def local_days(values: pd.Series) -> np.ndarray:
@@ -105,26 +138,37 @@ def _in_range(days: np.ndarray, start: dt.date | None, end: dt.date | None) -> n
     return keep
 
 
-def _parse_time(frame: pd.DataFrame, col: str) -> None:
-    if not pd.api.types.is_datetime64_any_dtype(frame[col].dtype):
-        frame[col] = parse_times(frame[col]).to_numpy()
+def _parse_time(frame: pd.DataFrame, col: str, aware: bool | None) -> bool:
+    """Parse ``frame[col]`` in place with the file's zone convention; returns the convention used."""
+    if aware is None:
+        aware = bool(has_zone(frame[col]).any()) if not pd.api.types.is_datetime64_any_dtype(frame[col].dtype) else (
+            isinstance(frame[col].dtype, pd.DatetimeTZDtype))
+    frame[col] = parse_times(frame[col], aware=aware).set_axis(frame.index)
+    return aware
 
 
 RowFilter = Callable[[pd.DataFrame], np.ndarray]
+Validator = Callable[[pd.DataFrame, np.ndarray, str], None]  # (standard-named rows, file places, row word)
 
 
 def read_range(path: str | Path, kind: str, start: dt.date | None = None, end: dt.date | None = None,
                column_map: dict[str, str] | None = None, columns: tuple[str, ...] | None = None,
-               row_filter: RowFilter | None = None) -> RangeRead:
+               row_filter: RowFilter | None = None, validate: Validator | None = None,
+               max_rows: int | None = None, collect: bool = True) -> RangeRead:
     """Rows of ``path`` whose time column falls on ``start..end`` (inclusive, New York days; None = open).
 
     ``columns`` restricts the read to these standard names (plus the time column); ``row_filter``
-    (a mask over a chunk with standard names) drops rows chunk by chunk, keeping memory small.
+    (a mask over a chunk with standard names, indexed by the rows' places in the file) drops rows
+    chunk by chunk, keeping memory small.
+    ``validate`` is called chunk by chunk on the rows kept, and on every row of the first
+    ``HEAD_ROWS`` (in the range or not), so a bad file fails after its first rows, whatever its
+    size; the rows of the last time stamp of a chunk are checked again with the next one, so
+    order and duplicate checks see across chunk borders.  ``max_rows`` stops after that many rows;
+    ``collect=False`` keeps no rows (validation-only scans in bounded memory).
     """
     p = Path(path)
-    if not p.is_file():
-        raise DataError(f"{p}: file not found; check the path")
     found = file_columns(p)
+    parquet = is_parquet(p)
     names = standard_names(found, kind, column_map)
     inverse = {v: k for k, v in names.items()}
     if TIME_COLUMN[kind] not in inverse:
@@ -133,42 +177,86 @@ def read_range(path: str | Path, kind: str, start: dt.date | None = None, end: d
     time_col = inverse[TIME_COLUMN[kind]]
     wanted = list(names) if columns is None else [inverse[c] for c in dict.fromkeys((TIME_COLUMN[kind], *columns))
                                                   if c in inverse]
-    if is_parquet(p):
-        chunks = _parquet_chunks(p, time_col, start, end, wanted)
+    if parquet:
+        chunks = _parquet_chunks(p, time_col, start, end, wanted, max_rows)
     else:
-        chunks = _csv_chunks(p, time_col, end, wanted)
+        chunks = _csv_chunks(p, time_col, end, wanted if columns is not None else None, max_rows)
+    row_word = "row" if parquet else "line"
+    std_time = TIME_COLUMN[kind]
     parts, places, scanned = [], [], 0
+    carry: tuple[pd.DataFrame, np.ndarray] | None = None
     for chunk, first_row, n_read in chunks:
+        in_head = scanned < HEAD_ROWS
         scanned += n_read
-        keep = _in_range(local_days(chunk[time_col]), start, end)
-        frame = chunk.loc[:, wanted].rename(columns=names)
-        if row_filter is not None:
-            keep &= row_filter(frame)
-        parts.append(frame.loc[keep])
-        places.append(first_row + np.flatnonzero(keep))
+        at = first_row + np.arange(len(chunk))
+        frame = chunk.loc[:, wanted].rename(columns=names).set_axis(pd.Index(at, name="place"))
+        keep = _in_range(local_days(frame[std_time]), start, end)
+        passes = np.asarray(row_filter(frame), dtype=bool) if row_filter is not None else np.ones(len(frame), bool)
+        if validate is not None:
+            checked = passes & (keep | in_head)
+            carry = _validate_chunk(validate, frame.loc[checked], at[checked], row_word, std_time, carry)
+        if collect:
+            keep &= passes
+            parts.append(frame.loc[keep])
+            places.append(at[keep])
     frame = pd.concat(parts) if parts else pd.DataFrame(columns=[names[c] for c in wanted])
     rows = np.concatenate(places) if places else np.zeros(0, np.int64)
-    return RangeRead(frame.reset_index(drop=True), rows, "row" if is_parquet(p) else "line", scanned, time_col)
+    return RangeRead(frame.reset_index(drop=True), rows, row_word, scanned, time_col)
+
+
+def _validate_chunk(validate: Validator, frame: pd.DataFrame, rows: np.ndarray, row_word: str, time_col: str,
+                    carry: tuple[pd.DataFrame, np.ndarray] | None) -> tuple[pd.DataFrame, np.ndarray] | None:
+    """Validate ``frame`` after the previous chunk's last time stamp; returns the new carry."""
+    if frame.empty:
+        return carry
+    if carry is not None:
+        frame, rows = pd.concat([carry[0], frame], ignore_index=True), np.r_[carry[1], rows]
+    validate(frame.reset_index(drop=True), rows, row_word)
+    times = frame[time_col]
+    last = times.iloc[-1]
+    tail = (times == last).to_numpy(dtype=bool)
+    return frame.loc[tail].reset_index(drop=True), rows[tail]
 
 
 Chunks = Iterator[tuple[pd.DataFrame, int, int]]  # (raw chunk, file place of its first row, rows read)
 
 
-def _csv_chunks(p: Path, time_col: str, end: dt.date | None, wanted: list[str]) -> Chunks:
-    scanned = 0
+def _csv_chunks(p: Path, time_col: str, end: dt.date | None, wanted: list[str] | None,
+                max_rows: int | None) -> Chunks:
+    """CSV rows in chunks: ``HEAD_ROWS`` first (junk fails fast), then ``CHUNK_ROWS`` at a time.
+
+    The zone convention of the time column (offsets or naive) is decided on the first chunk and
+    applied to every later one, so the frames do not depend on the chunk size.  ``wanted`` None
+    reads every column, so a row with more fields than the header is an error, not ignored.
+    """
+    kind = sniff(p)
+    scanned, aware = 0, None
+    handle = _open_text(p)
     try:
-        reader = pd.read_csv(p, chunksize=CHUNK_ROWS, usecols=wanted, dtype={time_col: str}, skip_blank_lines=False)
-        for chunk in reader:
-            _parse_time(chunk, time_col)
-            yield chunk, scanned + 2, len(chunk)
-            scanned += len(chunk)
-            days = local_days(chunk[time_col])
-            known = days[~np.isnat(days)]
-            if end is not None and known.size and known.max() > np.datetime64(end, "D"):
-                return  # sorted file: nothing later can fall in the range
+        reader = pd.read_csv(handle, chunksize=CHUNK_ROWS, usecols=wanted, dtype={time_col: str},
+                             skip_blank_lines=False, sep=kind.delimiter, encoding=kind.encoding)
+        with reader:
+            while max_rows is None or scanned < max_rows:
+                size = min(HEAD_ROWS, CHUNK_ROWS) if scanned == 0 else CHUNK_ROWS
+                if max_rows is not None:
+                    size = min(size, max_rows - scanned)
+                try:
+                    chunk = reader.get_chunk(size)
+                except StopIteration:
+                    return
+                aware = _parse_time(chunk, time_col, aware)
+                yield chunk, scanned + 2, len(chunk)
+                scanned += len(chunk)
+                days = local_days(chunk[time_col])
+                known = days[~np.isnat(days)]
+                if end is not None and known.size and known.max() > np.datetime64(end, "D"):
+                    return  # sorted file: nothing later can fall in the range
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise DataError(f"{p.name}: cannot be read as CSV ({str(exc).splitlines()[0]}); "
-                        "check the delimiter and header") from None
+                        f"check the delimiter ({delimiter_name(kind.delimiter)} found in the header) and the "
+                        "rows") from None
+    finally:
+        handle.close()
 
 
 def _stat_day(value: object) -> np.datetime64 | None:
@@ -194,18 +282,24 @@ def _group_outside(meta: pq.FileMetaData, group: int, col_index: int, start: dt.
                 or (end is not None and lo > np.datetime64(end, "D")))
 
 
-def _parquet_chunks(p: Path, time_col: str, start: dt.date | None, end: dt.date | None, wanted: list[str]) -> Chunks:
-    try:
-        pf = pq.ParquetFile(p)
-    except Exception as exc:  # pyarrow raises several types for a corrupt file
-        raise DataError(f"{p.name}: cannot be read as Parquet ({exc}); check the file") from None
+def _parquet_chunks(p: Path, time_col: str, start: dt.date | None, end: dt.date | None, wanted: list[str],
+                    max_rows: int | None) -> Chunks:
+    pf = _parquet_file(p)
     meta = pf.metadata
     col_index = pf.schema_arrow.names.index(time_col)
-    offset = 0
+    offset, aware = 0, None
     for g in range(meta.num_row_groups):
         n = meta.row_group(g).num_rows
-        if not _group_outside(meta, g, col_index, start, end):
-            chunk = pf.read_row_group(g, columns=wanted).to_pandas()
-            _parse_time(chunk, time_col)
-            yield chunk, offset + 1, n
+        if max_rows is not None and offset >= max_rows:
+            return
+        if not _group_outside(meta, g, col_index, start, end) or (max_rows is not None and offset == 0):
+            try:
+                chunk = pf.read_row_group(g, columns=wanted).to_pandas()
+            except Exception as exc:  # pyarrow: corrupt pages, bad encodings
+                raise DataError(f"{p.name}: row group {g + 1} cannot be read ({str(exc).splitlines()[0]}); "
+                                "export the file again") from None
+            if max_rows is not None:
+                chunk = chunk.iloc[: max_rows - offset]
+            aware = _parse_time(chunk, time_col, aware)
+            yield chunk, offset + 1, len(chunk)
         offset += n

@@ -21,7 +21,9 @@ Columns (``FEATURE_COLUMNS``):
   (of VIX over 252 sessions), ``iv_atm`` (given per bar, else VIX/100), ``vrp`` (iv_atm −
   rv_daily), ``vrp_ok`` (vrp > 0.02).
 * ``regime`` (int code, see ``intelligence.regime``; from d_adx, close vs d_sma_fast vs
-  d_sma_slow, vix, iv_rank, vix_change, day_return), ``time_in_regime`` (bars).
+  d_sma_slow, vix, iv_rank, vix_change, day_return), ``crash_trigger`` (bitmask of the
+  CRASH_MODE rules that fire, ``intelligence.regime.crash_triggers``; 0 for none),
+  ``time_in_regime`` (bars).
 * ``mtf_consensus, mtf_available, mtf_signal_<m>`` per timeframe; reasons in ``mtf_reasons``.
 * ``mu_<factor>`` for the ten fuzzy factors and ``fuzzy_confidence`` (F_t).
 """
@@ -199,11 +201,15 @@ def _timeframe_frames(
 
 
 def _regime(cols: dict[str, np.ndarray], p: FeatureParams) -> None:
+    triggers = regime.crash_triggers(cols["close"], cols["d_sma_fast"], cols["d_sma_slow"], cols["vix"],
+                                     vix_change=cols["vix_change"], day_return=cols["day_return"],
+                                     thresholds=p.regime_thresholds)
     codes = regime.classify_regime(
         cols["close"], cols["d_adx"], cols["d_sma_fast"], cols["d_sma_slow"], cols["vix"],
         iv_rank=cols["iv_rank"], vix_change=cols["vix_change"], day_return=cols["day_return"],
-        thresholds=p.regime_thresholds,
+        thresholds=p.regime_thresholds, triggers=triggers,
     )
+    cols["crash_trigger"] = triggers.astype(np.float64)
     cols["regime"] = codes
     cols["time_in_regime"] = regime.time_in_regime(codes)
 
@@ -263,11 +269,31 @@ def compute_features(
     return FeatureFrame(index, MappingProxyType(cols), res.reasons, used_weights)
 
 
+def session_close_regimes(daily: pd.DataFrame, vix: pd.DataFrame, params: FeatureParams | None = None) -> pd.DataFrame:
+    """The regime of every session at its close, from daily bars alone (index = ``daily``'s dates).
+
+    Same inputs as ``compute_features`` reads at a session's last five-minute bar (whose close is
+    the daily close): previous-session ADX, SMAs, VIX, VIX change and IV rank, and the day's
+    return to the close.  Columns: ``regime`` (int code), ``crash_trigger``, ``vix``,
+    ``vix_change``, ``day_return``.  For regime statistics over decades without intraday bars.
+    """
+    p = params or FeatureParams()
+    idx = pd.DatetimeIndex(daily.index)
+    days = (idx.tz_localize(None) if idx.tz is not None else idx).normalize().as_unit("ns").asi8
+    cols = _daily(daily, vix, days, p)
+    cols["close"] = daily["close"].to_numpy(dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cols["day_return"] = cols["close"] / cols["prev_close"] - 1.0
+    _regime(cols, p)
+    return pd.DataFrame({k: cols[k] for k in ("regime", "crash_trigger", "vix", "vix_change", "day_return")},
+                        index=daily.index)
+
+
 FEATURE_COLUMNS: tuple[str, ...] = (
     "close", "rsi", "adx", "plus_di", "minus_di", "atr", "sma20", "sma_distance", "bb_middle", "bb_upper",
     "bb_lower", "bb_position", "bb_width", "stoch_k", "stoch_d", "psar", "psar_p", "volume_ratio", "rv",
     "prev_close", "d_adx", "d_sma_fast", "d_sma_slow", "rv_daily", "sigma_star", "vix", "vix_change",
-    "iv_rank", "iv_percentile", "day_return", "iv_atm", "vrp", "vrp_ok", "regime", "time_in_regime",
+    "iv_rank", "iv_percentile", "day_return", "iv_atm", "vrp", "vrp_ok", "crash_trigger", "regime", "time_in_regime",
     "mtf_consensus", "mtf_available",
     *(f"mu_{f}" for f in fuzzy.FACTORS), "fuzzy_confidence",
 )  # plus one ``mtf_signal_<m>`` per configured timeframe, after mtf_available

@@ -8,6 +8,8 @@ The decision core reads these names:
   previous session's close (the one the fuzzy VIX membership uses);
 * ``iv_rank``, ``sigma_star``, ``vrp``, ``regime_code`` (index into ``core.dto.Regime``, NaN
   during warm-up), ``regime_crash`` (1.0 in CRASH_MODE), ``bb_upper``/``bb_lower``;
+* ``gap`` — the session's opening gap, NaN where the daily frame marks the open as modelled
+  (``open_modelled``, stale vendor opens; the gap gate is then off);
 * ``mtf_consensus`` (NaN where unavailable, reason in the decisions log), ``fuzzy_confidence``
   (F_t, blended with the forecaster when ``--use-neural``) and ``mu_<factor>``.
 """
@@ -116,14 +118,15 @@ def _blend_forecast(cfg: AppConfig, feats: dict[str, np.ndarray], forecast: Mapp
 
 def _market_structure(feats: dict[str, np.ndarray], bars: pd.DataFrame, daily: pd.DataFrame,
                       qqq_daily: pd.DataFrame | None) -> None:
-    """Opening gap of the bar's session (known from 09:30 on) and the SPY/QQQ ratio z-score of
-    the previous session (SPEC §3; NaN without a QQQ series)."""
+    """Opening gap of the bar's session (known from 09:30 on; NaN on a session whose open is
+    modelled, see ``open_is_modelled``) and the SPY/QQQ ratio z-score of the previous session
+    (SPEC §3; NaN without a QQQ series)."""
     gaps = daily_gaps(daily)
     idx = pd.DatetimeIndex(bars.index)
     days = (idx.tz_localize(None) if idx.tz is not None else idx).normalize()
     pos = np.searchsorted(pd.DatetimeIndex(daily.index), days, side="left")
     found = (pos < len(daily)) & (pd.DatetimeIndex(daily.index)[np.minimum(pos, len(daily) - 1)] == days)
-    gap = gaps["gap"].to_numpy(float)
+    gap = np.where(open_is_modelled(daily), np.nan, gaps["gap"].to_numpy(float))
     feats["gap"] = np.where(found, gap[np.minimum(pos, len(gap) - 1)], np.nan)
     if qqq_daily is None or qqq_daily.empty:
         feats["ratio_z"] = np.full(len(bars), np.nan)
@@ -140,6 +143,14 @@ def _previous_session_values(bars_index: pd.DatetimeIndex, daily_index: pd.Datet
     days = (idx.tz_localize(None) if idx.tz is not None else idx).normalize()
     pos = np.searchsorted(pd.DatetimeIndex(daily_index), days, side="left") - 1
     return np.where(pos >= 0, values[np.maximum(pos, 0)], np.nan)
+
+
+def open_is_modelled(daily: pd.DataFrame) -> np.ndarray:
+    """Bool per daily row: the open is modelled (``data_factory.stale_opens``), so no gap is
+    read from it.  A frame without an ``open_modelled`` column has only real opens."""
+    if "open_modelled" not in daily.columns:
+        return np.zeros(len(daily), dtype=bool)
+    return daily["open_modelled"].fillna(False).to_numpy(dtype=bool)
 
 
 class _Row(Protocol):

@@ -6,7 +6,9 @@ this order:
 1. the daily drawdown stop (``risk.drawdown``): HALT on the bar it trips, and with
    ``flatten_on_drawdown`` an EXIT of every position;
 2. exits of each open position in book order (``strategies.exits``, SPEC priority), except
-   that a position expiring today is left to the venue's settlement at the close;
+   that a position expiring today is left to the venue's settlement at the close; with
+   ``exits.on_dte = "roll"`` / ``exits.on_breakout = "adjust"`` the DTE and breakout exits
+   become ROLL decisions (``strategies.rolls``: close and reopen, linked by ``rolled_from``);
 3. the entry (once a day at ``entry_time``, or every bar): ENTER or SKIP with its reason,
    judged on the book as it stands after 1–2 and after today's expiries settle;
 4. the delta hedge (``strategies.hedging``) of the book after 1–3.
@@ -21,6 +23,7 @@ import datetime as dt
 
 import numpy as np
 
+from analytics import payoff
 from core.config import AppConfig
 from core.dto import (
     CONTRACT_MULTIPLIER,
@@ -29,30 +32,53 @@ from core.dto import (
     ExitReason,
     MarketSnapshot,
     OptionRight,
+    Position,
     ReasonCode,
     Regime,
     TradeDecision,
 )
 from risk.drawdown import check_drawdown
 from risk.greeks import BookGreeks
-from strategies.entry import EntryBook, decide_entry
-from strategies.exits import ExitInputs, ExitRules, exit_reason, expiring_today_holds
+from strategies.entry import EntryBook, decide_entry, session_event
+from strategies.exits import ExitInputs, ExitRules, crash_why, exit_reason, expiring_today_holds
 from strategies.hedging import hedge_trade
+from strategies.rolls import roll_decision
+from strategies.structures.catalog import SPECS
 
 
 def position_exit_inputs(snap: MarketSnapshot, bp: BookPosition) -> ExitInputs:
     f = snap.features
-    return _exit_inputs(snap, bp, f.regime, f.bb_upper, f.bb_lower)
+    regime = f.regime
+    return _exit_inputs(snap, bp, regime, f.bb_upper, f.bb_lower, crash_why(f) if regime is Regime.CRASH_MODE else "")
 
 
-def _exit_inputs(snap: MarketSnapshot, bp: BookPosition, regime: Regime | None, bb_upper: float, bb_lower: float
-                 ) -> ExitInputs:
+def _exit_inputs(snap: MarketSnapshot, bp: BookPosition, regime: Regime | None, bb_upper: float, bb_lower: float,
+                 regime_why: str = "") -> ExitInputs:
     pos = bp.position
     day = snap.session.session_date
+    short_puts, short_calls = pos.short_strikes(OptionRight.PUT), pos.short_strikes(OptionRight.CALL)
     return ExitInputs(credit=pos.credit, mark_debit=bp.mark_debit, dte=(pos.front_expiry - day).days,
                       held_days=(day - pos.opened_at.date()).days, spot=snap.spot,
-                      short_puts=pos.short_strikes(OptionRight.PUT), short_calls=pos.short_strikes(OptionRight.CALL),
-                      regime=regime, bb_upper=bb_upper, bb_lower=bb_lower)
+                      short_puts=short_puts, short_calls=short_calls,
+                      regime=regime, bb_upper=bb_upper, bb_lower=bb_lower, regime_why=regime_why,
+                      max_profit=_max_profit_basis(pos),
+                      multi_expiry=any(leg.contract.expiry != pos.front_expiry for leg in pos.legs),
+                      has_short=bool(short_puts or short_calls))
+
+
+def _max_profit_basis(pos: Position) -> float | None:
+    """The profit/stop basis of a credit structure whose max profit is not its credit (a
+    broken-wing butterfly); None for condors, spreads and debit structures (their rules read
+    the credit or the debit)."""
+    spec = SPECS.get(pos.structure)
+    if spec is None or spec.wing_defined or spec.debit:
+        return None
+    legs = pos.legs
+    strikes = np.array([leg.contract.strike for leg in legs], float)
+    is_call = np.array([leg.contract.right is OptionRight.CALL for leg in legs])
+    ratios = np.array(pos.signed_qty, float) / pos.qty
+    best = payoff.max_profit(strikes, is_call, ratios, pos.credit)
+    return best if np.isfinite(best) and best > 0 else None
 
 
 class _PerConfig:
@@ -84,16 +110,54 @@ def exit_decisions(snap: MarketSnapshot, cfg: AppConfig, flatten: bool) -> list[
     out = []
     f = snap.features
     regime, bb_upper, bb_lower = f.regime, f.bb_upper, f.bb_lower  # read once per bar, not per position
+    regime_why = crash_why(f) if regime is Regime.CRASH_MODE else ""
+    event_close = _event_close(snap, cfg)
     for bp in snap.book.positions:
-        x = _exit_inputs(snap, bp, regime, bb_upper, bb_lower)
+        x = _exit_inputs(snap, bp, regime, bb_upper, bb_lower, regime_why)
         reason, why = exit_reason(x, rules)
+        if event_close and reason not in _RISK_EXITS:
+            reason, why = ExitReason.EVENT, event_close
+        elif reason is None or reason is ExitReason.DTE_EXIT:
+            timed = _time_exit(snap, x.dte, cfg)
+            if timed:
+                reason, why = ExitReason.TIME_EXIT, timed
         if flatten:
             reason, why = ExitReason.DRAWDOWN_FLATTEN, "daily drawdown stop: flatten"
         if reason is None or expiring_today_holds(x.dte, snap.session.last_bar, reason):
             continue
+        if not flatten and ((reason is ExitReason.DTE_EXIT and rules.on_dte == "roll")
+                            or (reason is ExitReason.BREAKOUT and rules.on_breakout == "adjust")):
+            out.append(roll_decision(snap, bp, reason, why, cfg, adjust=reason is ExitReason.BREAKOUT))
+            continue
         out.append(TradeDecision(Action.EXIT, bp.position.structure, qty=bp.position.qty, reasons=(why,),
                                  codes=(ReasonCode.EXIT,), exit_reason=reason, position_id=bp.position.position_id))
     return out
+
+
+_RISK_EXITS = (ExitReason.PROFIT_TARGET, ExitReason.STOP_LOSS, ExitReason.CRASH_MODE)
+
+
+def _event_close(snap: MarketSnapshot, cfg: AppConfig) -> str:
+    """Why the book goes flat before a scheduled event ("" when the rule is off or not due):
+    ``gates.event_close_sessions`` N closes every position from N sessions before the event."""
+    n, label = session_event(snap)
+    close = getattr(cfg.gates, "event_close_sessions", None)
+    if close is None or n is None or n < 0 or n > close:
+        return ""
+    when = "today" if n == 0 else f"in {n} session(s)"
+    return f"{label or 'scheduled event'} {when}: flat within {close} session(s) before an event"
+
+
+def _time_exit(snap: MarketSnapshot, dte: int, cfg: AppConfig) -> str:
+    """Same-day expiries (0 DTE) close at ``exits.intraday_exit_time`` (HH:MM New York) instead
+    of settling at the close; "" when off, not expiring today or not yet that time."""
+    at = getattr(cfg.exits, "intraday_exit_time", None)
+    if not at or dte > 0:
+        return ""
+    h, m = (int(v) for v in str(at).split(":"))
+    if (snap.ts.hour, snap.ts.minute) < (h, m):
+        return ""
+    return f"expires today: intraday exit at {at}"
 
 
 def settles_today(snap: MarketSnapshot, bp: BookPosition) -> bool:
@@ -121,14 +185,17 @@ def is_entry_bar(ts: dt.datetime, cfg: AppConfig) -> bool:
     return ts.hour == h and ts.minute == m
 
 
-def _hedge(snap: MarketSnapshot, kept: list[BookPosition], entry: TradeDecision | None, cfg: AppConfig
-           ) -> TradeDecision | None:
+def _hedge(snap: MarketSnapshot, kept: list[BookPosition], entry: TradeDecision | None, cfg: AppConfig,
+           rolls: list[TradeDecision] | None = None) -> TradeDecision | None:
     contracts = sum(bp.position.qty for bp in kept)
     option_delta = sum(float(bp.weights @ bp.marks.delta) for bp in kept)
+    opened = [d for d in (rolls or [])]
     if entry is not None and entry.action is Action.ENTER:
-        contracts += entry.qty
-        unit = float(entry.scores.get("unit_delta", 0.0))
-        option_delta += unit * CONTRACT_MULTIPLIER * entry.qty
+        opened.append(entry)
+    for d in opened:
+        contracts += d.qty
+        unit = float(d.scores.get("unit_delta", 0.0))
+        option_delta += unit * CONTRACT_MULTIPLIER * d.qty
     shares, why = hedge_trade(option_delta, snap.book.hedge_shares, contracts, cfg.hedge.hedge_threshold)
     if shares == 0:
         return None
@@ -152,14 +219,18 @@ def decide(snap: MarketSnapshot, cfg: AppConfig) -> tuple[TradeDecision, ...]:
     closing = {d.position_id for d in exits}
     kept = [bp for bp in book.positions if bp.position.position_id not in closing and not settles_today(snap, bp)]
     entry = None
+    rolls = [d for d in exits if d.action is Action.ROLL]
     if is_entry_bar(snap.ts, cfg):
         greeks, short_gamma = _book_greeks(snap, kept, cfg)
         halted = f"daily drawdown stop ({dd.drawdown:.2%}) active" if dd.tripped else ""
         reserved = sum(bp.reserved for bp in kept)
-        entry = decide_entry(snap, EntryBook(len(kept), book.equity, reserved, greeks, short_gamma, halted), cfg)
+        for r in rolls:  # a roll's replacement joins the book this bar
+            reserved += float(r.scores.get("max_loss_per_contract", 0.0)) * r.qty
+        entry = decide_entry(snap, EntryBook(len(kept) + len(rolls), book.equity, reserved, greeks, short_gamma,
+                                             halted), cfg)
         out.append(entry)
     if cfg.hedge.enable_hedge:
-        hedge = _hedge(snap, kept, entry, cfg)
+        hedge = _hedge(snap, kept, entry, cfg, rolls)
         if hedge is not None:
             out.append(hedge)
     return tuple(out)

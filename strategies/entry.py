@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from analytics.market_structure import put_wing_extra, slice_skew
@@ -19,8 +20,10 @@ from core.config import AppConfig
 from core.dto import (
     CONTRACT_MULTIPLIER,
     Action,
+    ChainView,
     ExpirySlice,
     FeatureRow,
+    LegRole,
     MarketSnapshot,
     OptionRight,
     ReasonCode,
@@ -30,11 +33,12 @@ from core.dto import (
 from intelligence.pipeline import factor_log
 from risk.greeks import BookGreeks
 from risk.manager import RiskLimits, RiskManager
-from strategies.gates import market_gate
+from strategies.gates import event_gate, market_gate
 from strategies.scoring import entry_score
+from strategies.selector import Plan, SelectorSettings, choose, conditions_problem
 from strategies.sizing import size_contracts
 from strategies.structures.catalog import spec_of
-from strategies.structures.spec import Candidate, SelectionParams, StructureSpec, select
+from strategies.structures.spec import Candidate, SelectionParams, StructureSpec, back_month, select
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,16 +76,22 @@ def liquidity_problem(c: Candidate, max_rel_spread: float, min_volume: float, mi
     return None
 
 
-def window_slices(snap: MarketSnapshot, cfg: AppConfig) -> list[ExpirySlice]:
-    s = cfg.strategy
+def window_slices(snap: MarketSnapshot, cfg: AppConfig, plan: Plan | None = None) -> list[ExpirySlice]:
+    lo, hi = (plan.dte_min, plan.dte_max) if plan is not None else (cfg.strategy.dte_min, cfg.strategy.dte_max)
     day = snap.session.session_date
-    return [snap.chain.expiry_slice(e) for e in snap.chain.expiries() if s.dte_min <= (e - day).days <= s.dte_max]
+    return [snap.chain.expiry_slice(e) for e in snap.chain.expiries() if lo <= (e - day).days <= hi]
 
 
-def _candidate_problem(cand: Candidate, cfg: AppConfig) -> str:
+def _candidate_problem(cand: Candidate, cfg: AppConfig, min_credit_ratio: float | None = None) -> str:
     s, f = cfg.strategy, cfg.filters
-    if cand.credit_ratio < s.min_credit_ratio:
-        return f"{cand.expiry}: credit/width {cand.credit_ratio:.2f} < {s.min_credit_ratio:.2f}"
+    ratio_min = s.min_credit_ratio if min_credit_ratio is None else min_credit_ratio
+    if cand.spec.debit:
+        if not cand.credit_mid < 0:
+            return f"{cand.expiry}: {cand.spec.label} would be opened for a credit {cand.credit_mid:.2f}, not a debit"
+    elif not cand.spec.wing_defined and not cand.credit_mid > 0:
+        return f"{cand.expiry}: {cand.spec.label} credit {cand.credit_mid:.2f} <= 0"
+    elif cand.credit_ratio < ratio_min:
+        return f"{cand.expiry}: credit/width {cand.credit_ratio:.2f} < {ratio_min:.2f}"
     if f.liquidity_gate:
         problem = liquidity_problem(cand, f.max_rel_spread, f.min_volume, f.min_open_interest)
         if problem:
@@ -92,13 +102,20 @@ def _candidate_problem(cand: Candidate, cfg: AppConfig) -> str:
 
 
 def choose_candidate(spec: StructureSpec, slices: list[ExpirySlice], spot: float, ts: dt.datetime,
-                     cfg: AppConfig) -> tuple[Candidate | None, list[str]]:
-    """Candidate on the expiry nearest the window's middle that passes every structure check."""
+                     cfg: AppConfig, plan: Plan | None = None, chain: ChainView | None = None,
+                     fixed: Mapping[LegRole, float] | None = None) -> tuple[Candidate | None, list[str]]:
+    """Candidate on the expiry nearest the window's middle that passes every structure check.
+
+    ``plan`` carries a structure's own DTE window, delta band and minimum credit/width (the
+    configured strategy when None); ``chain`` lists the back months of a two-expiry spec;
+    ``fixed`` pins leg strikes (a breakout adjust keeps its untested side)."""
     s = cfg.strategy
+    lo, hi = (plan.dte_min, plan.dte_max) if plan is not None else (s.dte_min, s.dte_max)
     if not slices:
-        return None, [f"no listed expiry with {s.dte_min}-{s.dte_max} DTE"]
-    middle = 0.5 * (s.dte_min + s.dte_max)
+        return None, [f"no listed expiry with {lo}-{hi} DTE"]
+    middle = 0.5 * (lo + hi)
     reasons: list[str] = []
+    expiries = chain.expiries() if chain is not None and spec.slots > 1 else []
     for sl in sorted(slices, key=lambda x: (abs(x.dte - middle), x.dte)):
         extra = 0.0
         if s.use_skew_penalty:
@@ -106,10 +123,18 @@ def choose_candidate(spec: StructureSpec, slices: list[ExpirySlice], spot: float
             extra = float(put_wing_extra(skew.skew))
             if extra:
                 reasons.append(f"{sl.expiry}: skew {skew.skew:.3f} steep, put wing +${extra:g}")
-        params = SelectionParams(s.effective_target_delta, s.delta_low, s.delta_high, s.wing_min, s.wing_max,
-                                 {OptionRight.PUT: extra})
-        cand, why = select(spec, sl, params, s.underlying, ts)
-        problem = why if cand is None else _candidate_problem(cand, cfg)
+        if plan is None:
+            params = SelectionParams(s.effective_target_delta, s.delta_low, s.delta_high, s.wing_min, s.wing_max,
+                                     {OptionRight.PUT: extra})
+        else:
+            params = SelectionParams(plan.target_delta, plan.delta_low, plan.delta_high, s.wing_min, s.wing_max,
+                                     {OptionRight.PUT: extra})
+        back = None
+        if spec.slots > 1 and chain is not None:
+            b = back_month(spec, sl, expiries)
+            back = chain.expiry_slice(b) if b is not None else None
+        cand, why = select(spec, sl, params, s.underlying, ts, back=back, fixed=fixed)
+        problem = why if cand is None else _candidate_problem(cand, cfg, plan.min_credit_ratio if plan else None)
         if cand is None or problem:
             reasons.append(problem)
             continue
@@ -156,19 +181,79 @@ def risk_size(cand: Candidate, qty: int, book: EntryBook, cfg: AppConfig) -> tup
     return verdict.qty, verdict.reasons
 
 
+def entry_plan(f: FeatureRow, cfg: AppConfig) -> tuple[Plan | None, TradeDecision | None]:
+    """The structure this bar would open: ``strategy.structure``, or with the selector on the
+    regime's structure (SKIP with the reason when it stands aside or its conditions fail)."""
+    settings = _selector_settings(cfg)
+    if not settings.use_selector:
+        plan = Plan.of(cfg.strategy.structure, cfg)
+        problem = conditions_problem(plan.spec.kind, f)
+        if problem:
+            return None, _skip(ReasonCode.SELECTOR_CONDITIONS, problem, plan.spec)
+        return plan, None
+    regime = f.regime
+    kind, why = choose(regime, settings)
+    record: dict[str, object] = {"regime": regime.value if regime is not None else "",
+                                 "structure": kind.value if kind else "none"}
+    if kind is None:
+        return None, TradeDecision(Action.SKIP, None, reasons=(why,), codes=(ReasonCode.SELECTOR_STAND_ASIDE,),
+                                   scores=record)
+    plan = Plan.of(kind, cfg, regime)
+    problem = conditions_problem(kind, f)
+    if problem:
+        return None, _skip(ReasonCode.SELECTOR_CONDITIONS, f"{why}: {problem}", plan.spec, record)
+    return plan, None
+
+
+_settings_cache: tuple[AppConfig, SelectorSettings] | None = None
+
+
+def _selector_settings(cfg: AppConfig) -> SelectorSettings:
+    global _settings_cache
+    if _settings_cache is None or _settings_cache[0] is not cfg:
+        _settings_cache = (cfg, SelectorSettings.from_config(cfg))
+    return _settings_cache[1]
+
+
+def session_event(snap: MarketSnapshot) -> tuple[int | None, str]:
+    """Sessions until the next scheduled event and its label, when the driver supplies them
+    (``SessionFacts.sessions_to_event`` / ``next_event``, from ``data_factory.events``)."""
+    n = getattr(snap.session, "sessions_to_event", None)
+    return (int(n) if n is not None else None), str(getattr(snap.session, "next_event", "") or "")
+
+
+def _event_settings(cfg: AppConfig) -> tuple[int | None, int | None]:
+    """(entry blackout sessions, close-before sessions) from ``cfg.gates``; None = off."""
+    g = cfg.gates
+    return getattr(g, "event_blackout_sessions", None), getattr(g, "event_close_sessions", None)
+
+
 def decide_entry(snap: MarketSnapshot, book: EntryBook, cfg: AppConfig) -> TradeDecision:
     """ENTER with legs and size, or SKIP with the reason — never raises for market conditions."""
-    spec = spec_of(cfg.strategy.structure)
+    base = spec_of(cfg.strategy.structure)
     if book.halted:
-        return _skip(ReasonCode.DRAWDOWN_STOP, book.halted, spec)
+        return _skip(ReasonCode.DRAWDOWN_STOP, book.halted, base)
     if book.open_positions >= cfg.strategy.max_positions:
-        return _skip(ReasonCode.MAX_POSITIONS, f"max positions {cfg.strategy.max_positions} open", spec)
+        return _skip(ReasonCode.MAX_POSITIONS, f"max positions {cfg.strategy.max_positions} open", base)
+    event = event_gate(session_event(snap)[0], _event_settings(cfg)[0], session_event(snap)[1])
+    if event:
+        return _skip(event[0], event[1], base)
     f = snap.features
-    factors = ({"_factors": factor_log(f, cfg.fuzzy.weights)} if cfg.fuzzy.use_fuzzy or cfg.mtf.use_mtf else {})
-    gate = market_gate(f, cfg)
+    plan, skipped = entry_plan(f, cfg)
+    if plan is None:
+        assert skipped is not None
+        return skipped
+    spec = plan.spec
+    record: dict[str, object] = {}
+    if plan.regime is not None:
+        record = {"regime": plan.regime.value, "structure": spec.kind.value}
+    if cfg.fuzzy.use_fuzzy or cfg.mtf.use_mtf:
+        record["_factors"] = factor_log(f, cfg.fuzzy.weights)
+    factors = record
+    gate = market_gate(f, cfg) if plan.market_gates else None
     if gate:
         return _skip(gate[0], gate[1], spec, dict(factors))
-    cand, reasons = choose_candidate(spec, window_slices(snap, cfg), snap.spot, snap.ts, cfg)
+    cand, reasons = choose_candidate(spec, window_slices(snap, cfg, plan), snap.spot, snap.ts, cfg, plan, snap.chain)
     if cand is None:
         code = ReasonCode.NO_EXPIRY if not reasons or "no listed expiry" in reasons[0] else ReasonCode.NO_CANDIDATE
         return _skip(code, "; ".join(reasons) or "no candidate", spec, dict(factors))
@@ -192,7 +277,11 @@ def decide_entry(snap: MarketSnapshot, book: EntryBook, cfg: AppConfig) -> Trade
     scores["unit_delta"] = cand.net_greek("delta")
     if qty < wanted:
         scores["risk_cut_from"] = wanted
-    reason = (f"{cand.describe()} credit {cand.credit_mid:.2f} ratio {cand.credit_ratio:.2f} x{qty}"
-              + "".join(f"; {r}" for r in reasons if "skew" in r))
+    price = (f"debit {-cand.credit_mid:.2f}" if spec.debit
+             else f"credit {cand.credit_mid:.2f} ratio {cand.credit_ratio:.2f}")
+    reason = f"{cand.describe()} {price} x{qty}" + "".join(f"; {r}" for r in reasons if "skew" in r)
+    # a structure sold for a credit whose risk is not its wing (a broken-wing butterfly) must fill
+    # for a credit: the venue rejects a fill that turns it into a debit
+    limit = 0.0 if not spec.debit and not spec.wing_defined else None
     return TradeDecision(Action.ENTER, spec.kind, cand.order_legs(cfg.strategy.underlying), qty, (reason,),
-                         (ReasonCode.ENTRY,), {**scores, **factors})
+                         (ReasonCode.ENTRY,), {**scores, **factors}, limit=limit)

@@ -3,7 +3,13 @@
 Gates run in a fixed order and the first failure is the decision's reason (code + text):
 VIX available and <= vix-max, IV rank >= ivr-min, VRP gate, realized daily vol <= max, ADX
 filter, Parabolic SAR filter, opening-gap gate, SPY/QQQ ratio bias, CRASH_MODE regime, MTF
-consensus inside the neutral band.
+consensus inside the neutral band.  The event gate (``event_gate``: no new entries within N
+sessions before an FOMC / CPI day, ``gates.event_blackout_sessions``, off by default) runs
+before them in ``strategies.entry``: it reads the session's ``sessions_to_event``.
+
+The opening-gap gate is off where the gap is NaN: on sessions whose open is modelled (stale
+vendor opens, ``data_factory.stale_opens``) the pipeline reports no gap.  The CRASH_MODE gate
+names the numbers that fired the regime (``strategies.exits.crash_why``).
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import math
 
 from core.config import AppConfig
 from core.dto import FeatureRow, ReasonCode
+from strategies.exits import crash_why
 
 Gate = tuple[ReasonCode, str]
 
@@ -53,7 +60,9 @@ def structure_gate(f: FeatureRow, cfg: AppConfig) -> Gate | None:
         bias = "bearish" if z > 0 else "bullish"
         return ReasonCode.RATIO_BIAS, f"SPY/QQQ ratio z {z:+.2f}: {bias} SPY bias, beyond ±{g.ratio_z_threshold:g}"
     if g.use_regime_gate and f.regime_crash >= 1.0:
-        return ReasonCode.CRASH_REGIME, "regime CRASH_MODE: stand aside"
+        why = crash_why(f)
+        return ReasonCode.CRASH_REGIME, f"regime CRASH_MODE ({why}): stand aside" if why else \
+            "regime CRASH_MODE: stand aside"
     return None
 
 
@@ -67,6 +76,17 @@ def mtf_gate(f: FeatureRow, cfg: AppConfig) -> Gate | None:
         return (ReasonCode.MTF_OUTSIDE_BAND,
                 f"MTF consensus {c:.2f} outside [{cfg.mtf.consensus_min:g}, {cfg.mtf.consensus_max:g}]")
     return None
+
+
+def event_gate(sessions_to_event: int | None, blackout: int | None, label: str = "") -> Gate | None:
+    """No new entries within ``blackout`` sessions before a scheduled event (FOMC, CPI): the
+    event day itself is 0, the session before 1.  Off when either number is None (or < 0:
+    no listed event ahead)."""
+    if blackout is None or sessions_to_event is None or sessions_to_event < 0 or sessions_to_event > blackout:
+        return None
+    what = label or "scheduled event"
+    when = "today" if sessions_to_event == 0 else f"in {sessions_to_event} session(s)"
+    return ReasonCode.EVENT_BLACKOUT, f"{what} {when}: no new entries within {blackout} session(s) before an event"
 
 
 def market_gate(f: FeatureRow, cfg: AppConfig) -> Gate | None:

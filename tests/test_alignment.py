@@ -55,7 +55,9 @@ def test_aborts_when_more_than_twenty_percent_stale() -> None:
         align_chains(BARS, SNAPS, "SPY", source="chain.parquet")
     assert str(info.value) == (
         "chain.parquet: 40% of 10 bars have no chain snapshot within 600s (stale 30.0%, none 10.0%, limit 20%); "
-        "supply snapshots at least every 600s, use bars at the snapshot times, or daily bars with end-of-day chains")
+        "supply snapshots at least every 600s, raise the limit with --chain-max-lag SECONDS (config "
+        "data.chain_max_lag_seconds) or the share with --chain-max-stale FRACTION (data.chain_max_stale_fraction), "
+        "or use daily bars with end-of-day chains")
 
 
 def test_exactly_twenty_percent_is_accepted() -> None:

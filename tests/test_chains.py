@@ -305,7 +305,7 @@ def test_vix_at_is_causal_and_hand_worked(source):
     ts = pd.Timestamp("2018-02-06 10:30", tz=NY_TZ)
     prev_close = spot[spot.index < pd.Timestamp("2018-02-06", tz=NY_TZ)].iloc[-1]
     vix_prev = frame.loc["2018-02-05", "vix"]  # 37.32, the Feb-5-2018 close
-    expected = vix_prev * (spot[ts] / prev_close) ** -4.5
+    expected = vix_prev * (spot[ts] / prev_close) ** -8.0
     assert source.vix_at(ts) == pytest.approx(expected, rel=1e-12)
 
 

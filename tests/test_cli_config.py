@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
         (["--wing-min", "12", "--wing-max", "10"], "--wing-min 12.0 must be <= --wing-max 10.0"),
         (["--bt-start", "2018-06-01", "--bt-end", "2018-01-01"], "--bt-start 2018-06-01 must be before"),
         (["--bt-start", "2030-01-02", "--bt-end", "2030-02-01"], "outside the embedded data"),
-        (["--quantity", "two"], "--quantity 'two': not a valid int"),
+        (["--quantity", "two"], "--quantity 'two': not a valid whole number"),
         (["--profit-pct", "1.5"], "--profit-pct 1.5"),
         (["--mtf-timeframes", "1,7"], "timeframes [7]"),
         (["--data-source", "nowhere"], "--data-source 'nowhere'"),

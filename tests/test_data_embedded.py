@@ -14,7 +14,14 @@ from data_factory.bars import daily_from_intraday
 from data_factory.base import MarketSource
 from data_factory.bridge import minute_bars
 from data_factory.calendar import bar_grid, sessions
-from data_factory.embedded import EmbeddedMarket, garch_vix_proxy, vix_calibration
+from data_factory.embedded import (
+    VRP_FACTOR,
+    EmbeddedMarket,
+    _index_daily,
+    causal_vix_proxy,
+    garch_vix_proxy,
+    vix_calibration,
+)
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +63,7 @@ def test_daily_bars_are_sp500_over_ten(market: EmbeddedMarket) -> None:
     # ^GSPC 2018-12-31 close 2506.850098, 2018-01-02 volume 3,367,250,000 shares
     assert daily.loc["2018-12-31", "close"] == pytest.approx(250.6850098, rel=1e-12)
     assert daily.loc["2018-01-02", "volume"] == 84_181_250.0  # x 0.025
-    assert list(daily.columns) == ["open", "high", "low", "close", "volume"]
+    assert list(daily.columns) == ["open", "high", "low", "close", "volume", "open_modelled"]
 
 
 def test_qqq_proxy_is_nasdaq_composite_over_forty(market: EmbeddedMarket) -> None:
@@ -97,10 +104,22 @@ def test_vix_proxy_levels_are_plausible(market: EmbeddedMarket) -> None:
     yearly = market.vix()["vix"].groupby(market.vix().index.year).mean()
     assert yearly[2008] > 30  # crisis: real VIX averaged 32.7
     assert yearly[2006] < 15  # calm: real VIX averaged 12.8
-    cal = vix_calibration()
-    assert 1.0 < cal.vrp_factor < 1.3
-    assert (cal.fit_start, cal.fit_end) == (dt.date(1999, 1, 5), dt.date(2013, 12, 31))
-    assert 0.97 < cal.alpha + cal.beta < 1.0
+    years = vix_calibration()
+    assert [g.year for g in years] == list(range(1999, 2015))
+    assert all(g.fit_start is None for g in years[:2])  # 1999, 2000: the prior
+    for g in years[2:]:  # every later year is fitted strictly before it starts
+        assert g.fit_start == dt.date(1999, 1, 5) and g.fit_end is not None and g.fit_end < dt.date(g.year, 1, 1)
+        assert 0.9 < g.alpha + g.beta < 1.0
+    assert VRP_FACTOR == 1.15  # fixed in advance, not fitted
+
+
+def test_vix_proxy_truncation_reads_nothing_later() -> None:
+    """The proxy up to day D is identical whether the data end at D or in 2018."""
+    close = _index_daily("sp500")["close"]
+    full = causal_vix_proxy(close)
+    for cut in ("1999-03-01", "2001-01-02", "2004-06-30", "2008-10-10", "2013-12-31"):
+        part = causal_vix_proxy(close.loc[:cut])
+        pd.testing.assert_series_equal(part, full.loc[:cut], check_exact=True)
 
 
 def _pct_returns(close: pd.Series) -> np.ndarray:
@@ -108,11 +127,11 @@ def _pct_returns(close: pd.Series) -> np.ndarray:
 
 
 def test_garch_proxy_is_causal(market: EmbeddedMarket) -> None:
-    cal = vix_calibration()
+    g = vix_calibration()[-1]
     returns = _pct_returns(market.daily_bars()["close"])
-    full = garch_vix_proxy(returns, cal.mu, cal.omega, cal.alpha, cal.beta)
+    full = garch_vix_proxy(returns, g.mu, g.omega, g.alpha, g.beta)
     for t in (1, 250, 2400, 3771, 5030):
-        truncated = garch_vix_proxy(returns[: t + 1], cal.mu, cal.omega, cal.alpha, cal.beta)
+        truncated = garch_vix_proxy(returns[: t + 1], g.mu, g.omega, g.alpha, g.beta)
         assert truncated[-1] == full[t]
 
 
@@ -120,7 +139,7 @@ def test_garch_proxy_matches_arch_forecasts(market: EmbeddedMarket) -> None:
     """Independent truth: arch's own 21-step variance forecasts with the same fixed parameters."""
     from arch import arch_model
 
-    cal = vix_calibration()
+    cal = vix_calibration()[-1]
     close = market.daily_bars("2004-01-02", "2008-12-31")["close"]
     returns = pd.Series(_pct_returns(close), index=close.index).iloc[1:]
     ours = garch_vix_proxy(np.r_[np.nan, returns.to_numpy()], cal.mu, cal.omega, cal.alpha, cal.beta)[1:]

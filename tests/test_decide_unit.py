@@ -8,9 +8,11 @@ Book of hand-made positions.  Expected values are worked out from those inputs i
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as dt
 import math
 import pickle
+from dataclasses import dataclass
 from multiprocessing import get_context
 from typing import Any
 
@@ -772,3 +774,267 @@ def test_pickled_snapshot_decides_the_same_in_a_spawned_process() -> None:
     with get_context("spawn").Pool(1) as pool:
         remote = [pickle.loads(b) for b in pool.map(decide_pickled, cases)]
     assert remote == local
+
+
+# ------------------------------------------------- issue 15: selector, rolls, events, new exits
+
+REGIME_CODE = {r: float(list(Regime).index(r)) for r in Regime}
+BACK = EXPIRY + dt.timedelta(days=28)  # 2018-05-06: a back month 28 days after the front
+
+
+def _selector_cfg(**extra: Any) -> AppConfig:
+    return _roomy(strategy__use_selector=True, filters__vix_max=50.0, **extra)
+
+
+def _selected(regime: Regime, conf: AppConfig, **feats: float) -> TradeDecision:
+    snap = snapshot(feats=features(regime_code=REGIME_CODE[regime], **feats),
+                    slices=(make_slice(), make_slice(BACK)))
+    return entry_of(decide(snap, conf))
+
+
+def test_selector_off_opens_the_configured_structure_whatever_the_regime() -> None:
+    d = _selected(Regime.HIGH_VOL_RANGE, _roomy())
+    assert d.action is Action.ENTER and d.structure is Structure.IRON_CONDOR
+    assert "regime" not in d.scores  # default decisions are unchanged
+
+
+def test_selector_low_vol_opens_a_calendar_on_front_and_back_month() -> None:
+    d = _selected(Regime.LOW_VOL_RANGE, _selector_cfg(), vix=11.0, iv_rank=10.0)
+    assert d.action is Action.ENTER and d.structure is Structure.CALL_CALENDAR, d.reasons
+    assert (d.scores["regime"], d.scores["structure"]) == ("LOW_VOL_RANGE", "call_calendar")
+    sl = make_slice()
+    atm = float(sl.strikes[int(np.argmin(np.abs(sl.call_delta - 0.5)))])
+    short, long_ = d.legs
+    assert (short.side, long_.side) == (Side.SHORT, Side.LONG)
+    assert short.contract.strike == long_.contract.strike == atm
+    assert (short.contract.expiry, long_.contract.expiry) == (EXPIRY, BACK)
+    # size: the debit is the max loss per contract
+    debit = long_.entry_price - short.entry_price
+    assert d.scores["max_loss_per_contract"] == pytest.approx(debit * 100)
+
+
+@pytest.mark.parametrize(("feats", "why"), [
+    ({"vix": 11.0, "iv_rank": 50.0}, "call_calendar needs IV rank < 20, have 50.0"),
+    ({"vix": 15.0, "iv_rank": 10.0}, "call_calendar needs VIX < 12, have 15.00"),
+])
+def test_selector_calendar_conditions(feats: dict[str, float], why: str) -> None:
+    d = _selected(Regime.LOW_VOL_RANGE, _selector_cfg(), **feats)
+    assert d.action is Action.SKIP and d.codes == (ReasonCode.SELECTOR_CONDITIONS,)
+    assert d.reasons == (f"selector: LOW_VOL_RANGE -> call_calendar: {why}",)
+    assert d.scores["regime"] == "LOW_VOL_RANGE"
+
+
+def test_selector_high_vol_opens_a_wide_condor() -> None:
+    d = _selected(Regime.HIGH_VOL_RANGE, _selector_cfg())
+    assert d.action is Action.ENTER and d.structure is Structure.WIDE_IRON_CONDOR
+    k = {leg.role: leg.contract.strike for leg in d.legs}
+    assert k[LegRole.SHORT_PUT] - k[LegRole.LONG_PUT] == 10.0 == k[LegRole.LONG_CALL] - k[LegRole.SHORT_CALL]
+    narrow = expected_condor(make_slice())
+    assert (k[LegRole.SHORT_PUT], k[LegRole.SHORT_CALL]) == (narrow["strikes"][0], narrow["strikes"][2])
+
+
+def test_selector_trends_pick_broken_wing_butterflies() -> None:
+    bear = _selected(Regime.BEAR_TREND, _selector_cfg())
+    assert bear.action is Action.ENTER and bear.structure is Structure.CALL_BROKEN_WING_BUTTERFLY
+    k = {leg.role: (leg.contract.strike, leg.qty) for leg in bear.legs}
+    body = k[LegRole.SHORT_CALL][0]
+    assert k[LegRole.LONG_CALL] == (body - 5.0, 1) and k[LegRole.LONG_CALL_FAR] == (body + 10.0, 1)
+    assert k[LegRole.SHORT_CALL][1] == 2
+    # the flat-volatility slice prices the bullish put butterfly at a debit: chosen, then skipped for it
+    bull = _selected(Regime.BULL_TREND, _selector_cfg())
+    assert bull.action is Action.SKIP and bull.structure is Structure.PUT_BROKEN_WING_BUTTERFLY
+    assert bull.codes == (ReasonCode.NO_CANDIDATE,) and "put BWB credit -" in bull.reasons[0]
+    assert bull.scores["regime"] == "BULL_TREND"
+
+
+def test_selector_crash_stands_aside_or_buys_the_put_hedge() -> None:
+    aside = _selected(Regime.CRASH_MODE, _selector_cfg(), vix=40.0, regime_crash=1.0)
+    assert aside.action is Action.SKIP and aside.codes == (ReasonCode.SELECTOR_STAND_ASIDE,)
+    assert aside.reasons == ("selector: CRASH_MODE -> stand aside",)
+    hedge = _selected(Regime.CRASH_MODE, _selector_cfg(strategy__crash_mode="long_put"), vix=40.0,
+                      regime_crash=1.0)
+    assert hedge.action is Action.ENTER and hedge.structure is Structure.LONG_PUT, hedge.reasons
+    (leg,) = hedge.legs
+    assert leg.side is Side.LONG and leg.contract.right is OptionRight.PUT
+    sl = make_slice()
+    assert abs(abs(sl.put_delta[sl.index_of(leg.contract.strike)]) - 0.25) < 0.03
+
+
+def test_selector_table_is_configuration() -> None:
+    d = _selected(Regime.HIGH_VOL_RANGE, _selector_cfg(strategy__selector={"HIGH_VOL_RANGE": "none"}))
+    assert d.action is Action.SKIP and d.reasons == ("selector: HIGH_VOL_RANGE -> stand aside",)
+    d = _selected(Regime.HIGH_VOL_RANGE, _selector_cfg(strategy__selector={"HIGH_VOL_RANGE": "iron_condor"}))
+    assert d.action is Action.ENTER and d.structure is Structure.IRON_CONDOR
+
+
+def test_dte_roll_closes_and_reopens_in_the_next_expiry_as_one_decision() -> None:
+    near = DAY + dt.timedelta(days=6)
+    bp = book_position("P7", qty=3, expiry=near)
+    snap = snapshot(book=make_book((bp,)), ts=LATER_TS, slices=(make_slice(near), make_slice()))
+    assert only(decide(snap, cfg()), Action.EXIT).exit_reason is ExitReason.DTE_EXIT  # default: close
+    d = only(decide(snap, cfg(exits__on_dte="roll")), Action.ROLL)
+    assert (d.position_id, d.exit_reason, d.codes, d.qty) == ("P7", ExitReason.DTE_EXIT, (ReasonCode.ROLL,), 3)
+    assert d.scores["rolled_from"] == "P7"
+    c = expected_condor(make_slice())
+    assert tuple(leg.contract.strike for leg in d.legs) == c["strikes"]
+    assert {leg.contract.expiry for leg in d.legs} == {EXPIRY}
+    # nothing later than the expiry being left: a plain close, saying why
+    lone = snapshot(book=make_book((bp,)), ts=LATER_TS, slices=(make_slice(near),))
+    x = only(decide(lone, cfg(exits__on_dte="roll")), Action.EXIT)
+    assert x.exit_reason is ExitReason.DTE_EXIT and "no roll: no listed expiry" in x.reasons[0]
+
+
+def test_breakout_adjust_rolls_the_tested_side_away_and_keeps_the_other() -> None:
+    spot = 270.0
+    bp = book_position("P3", strikes=(245.0, 240.0, 265.0, 270.0))
+    snap = snapshot(feats=features(bb_upper=268.0), book=make_book((bp,), spot=spot), ts=LATER_TS, spot=spot,
+                    slices=(make_slice(spot=spot),))
+    assert only(decide(snap, cfg()), Action.EXIT).exit_reason is ExitReason.BREAKOUT
+    d = only(decide(snap, cfg(exits__on_breakout="adjust")), Action.ROLL)
+    assert (d.codes, d.exit_reason, d.scores["rolled_from"]) == ((ReasonCode.ADJUST,), ExitReason.BREAKOUT, "P3")
+    k = {leg.role: leg.contract.strike for leg in d.legs}
+    assert (k[LegRole.SHORT_PUT], k[LegRole.LONG_PUT]) == (245.0, 240.0)  # untested side kept
+    c = expected_condor(make_slice(spot=spot))
+    assert (k[LegRole.SHORT_CALL], k[LegRole.LONG_CALL]) == (c["strikes"][2], c["strikes"][3])
+    assert k[LegRole.SHORT_CALL] > 265.0  # away from the tested strike
+    assert "adjust call side" in d.reasons[0]
+
+
+def _two_expiry_position(pid: str = "C1", front: dt.date = DAY) -> BookPosition:
+    legs = (Leg(LegRole.SHORT_CALL, OptionContract("SPY", front, 260.0, OptionRight.CALL), Side.SHORT, 1, 3.0),
+            Leg(LegRole.LONG_CALL, OptionContract("SPY", front + dt.timedelta(days=28), 260.0, OptionRight.CALL),
+                Side.LONG, 1, 4.5))
+    pos = Position(pid, Structure.CALL_CALENDAR, legs, 1, dt.datetime(2018, 2, 1, 10, 0), -1.5, 1.5)
+    mid = np.array([0.5, 3.2])
+    return BookPosition(pos, LegMarks(mid - 0.01, mid + 0.01, mid, np.zeros(2), np.zeros(2), np.zeros(2),
+                                      np.zeros(2)), 150.0)
+
+
+def test_a_calendar_is_closed_on_its_front_expiry_even_on_the_last_bar() -> None:
+    bp = _two_expiry_position()
+    conf = cfg(exits__dte_exit=0, exits__max_hold_days=365, exits__profit_target=False)
+    for last in (False, True):
+        d = only(decide(snapshot(book=make_book((bp,)), ts=LATER_TS, last_bar=last), conf), Action.EXIT)
+        assert d.exit_reason is ExitReason.FRONT_EXPIRY
+    later = _two_expiry_position(front=DAY + dt.timedelta(days=1))
+    assert not [d for d in decide(snapshot(book=make_book((later,)), ts=LATER_TS), conf) if d.action is Action.EXIT]
+
+
+def test_the_crash_exit_spares_a_long_put_hedge() -> None:
+    leg = Leg(LegRole.LONG_PUT, OptionContract("SPY", EXPIRY, 250.0, OptionRight.PUT), Side.LONG, 1, 2.0)
+    pos = Position("H1", Structure.LONG_PUT, (leg,), 1, dt.datetime(2018, 2, 28, 10, 0), -2.0, 2.0)
+    mid = np.array([2.5])
+    bp = BookPosition(pos, LegMarks(mid, mid, mid, np.zeros(1), np.zeros(1), np.zeros(1), np.zeros(1)), 200.0)
+    crash = features(regime_code=REGIME_CODE[Regime.CRASH_MODE], regime_crash=1.0)
+    assert not [d for d in decide(snapshot(feats=crash, book=make_book((bp,)), ts=LATER_TS), cfg())
+                if d.action is Action.EXIT]
+    condor = book_position("P1")
+    d = only(decide(snapshot(feats=crash, book=make_book((condor,)), ts=LATER_TS), cfg()), Action.EXIT)
+    assert d.exit_reason is ExitReason.CRASH_MODE
+
+
+def _put_bwb_position(mark: float) -> BookPosition:
+    spec = ((LegRole.LONG_PUT, 255.0, Side.LONG, 1), (LegRole.SHORT_PUT, 250.0, Side.SHORT, 2),
+            (LegRole.LONG_PUT_FAR, 240.0, Side.LONG, 1))
+    legs = tuple(Leg(role, OptionContract("SPY", EXPIRY, k, OptionRight.PUT), side, q, 1.0)
+                 for role, k, side, q in spec)
+    pos = Position("B1", Structure.PUT_BROKEN_WING_BUTTERFLY, legs, 1, dt.datetime(2018, 2, 28, 10, 0), 0.40, 4.60)
+    mid = np.array([-mark, 0.0, 0.0])  # mark_debit = -(+1 x -mark) = mark
+    return BookPosition(pos, LegMarks(mid, mid, mid, np.zeros(3), np.zeros(3), np.zeros(3), np.zeros(3)), 460.0)
+
+
+def test_broken_wing_profit_target_reads_the_max_profit() -> None:
+    # max profit 5 + 0.40 = 5.40; 50% of it is a P&L of 2.70: mark debit 0.40 - 2.70 = -2.30
+    exits = [d for d in decide(snapshot(book=make_book((_put_bwb_position(-2.31),)), ts=LATER_TS), cfg())
+             if d.action is Action.EXIT]
+    assert exits and exits[0].exit_reason is ExitReason.PROFIT_TARGET
+    assert exits[0].reasons == ("P&L 2.710 >= 0.5 x max profit 5.400",)
+    assert not [d for d in decide(snapshot(book=make_book((_put_bwb_position(-2.0),)), ts=LATER_TS), cfg())
+                if d.action is Action.EXIT]
+
+
+def test_same_day_expiry_closes_at_the_intraday_exit_time() -> None:
+    bp = book_position("Z1", expiry=DAY)
+    conf = cfg(exits__intraday_exit_time="15:30")
+    early = decide(snapshot(book=make_book((bp,)), ts=dt.datetime(2018, 3, 1, 15, 25)), conf)
+    assert not [d for d in early if d.action is Action.EXIT]  # DTE 0 < 7 is held for settlement
+    d = only(decide(snapshot(book=make_book((bp,)), ts=dt.datetime(2018, 3, 1, 15, 30)), conf), Action.EXIT)
+    assert (d.exit_reason, d.reasons) == (ExitReason.TIME_EXIT, ("expires today: intraday exit at 15:30",))
+    assert not [d for d in decide(snapshot(book=make_book((bp,)), ts=dt.datetime(2018, 3, 1, 15, 30)), cfg())
+                if d.action is Action.EXIT]  # off by default
+
+
+@dataclass(frozen=True)
+class _EventSession:
+    """SessionFacts plus the event count the driver supplies (``data_factory.events``)."""
+
+    session_date: dt.date
+    minutes_to_close: float
+    last_bar: bool
+    first_bar: bool
+    next_ex_dividend: float | None
+    sessions_to_event: int | None
+    next_event: str = "cpi 2018-03-13"
+
+
+def _event_snapshot(n: int | None, book: Book | None = None, ts: dt.datetime = ENTRY_TS) -> MarketSnapshot:
+    snap = snapshot(book=book, ts=ts)
+    return dataclasses.replace(snap, session=_EventSession(ts.date(), 60.0, False, False, None, n))
+
+
+def test_event_blackout_gate_and_flat_before_event() -> None:
+    conf = cfg(gates__event_blackout_sessions=1)
+    for n, blocked in ((0, True), (1, True), (2, False), (-1, False), (None, False)):
+        d = entry_of(decide(_event_snapshot(n), conf))
+        assert (d.action is Action.SKIP and d.codes == (ReasonCode.EVENT_BLACKOUT,)) is blocked, (n, d)
+    d = entry_of(decide(_event_snapshot(1), conf))
+    assert d.reasons == ("cpi 2018-03-13 in 1 session(s): no new entries within 1 session(s) before an event",)
+    assert entry_of(decide(_event_snapshot(0), cfg())).action is Action.ENTER  # off by default
+    book = make_book((book_position("E1"),))
+    close = cfg(gates__event_close_sessions=1)
+    d = only(decide(_event_snapshot(1, book, LATER_TS), close), Action.EXIT)
+    assert d.exit_reason is ExitReason.EVENT and d.reasons == (
+        "cpi 2018-03-13 in 1 session(s): flat within 1 session(s) before an event",)
+    assert not [d for d in decide(_event_snapshot(2, book, LATER_TS), close) if d.action is Action.EXIT]
+
+
+def test_event_calendar_data() -> None:
+    from data_factory import events
+
+    per_year = {y: sum(d.year == y for d in events.FOMC_DAYS) for y in range(1999, 2027)}
+    assert per_year == {y: 7 if y == 2020 else 8 for y in range(1999, 2027)}
+    assert all(d.weekday() < 5 for d in events.FOMC_DAYS + events.CPI_DAYS)
+    assert all(sum(d.year == y for d in events.CPI_DAYS) == 12 for y in range(2004, 2025))
+    assert dt.date(2008, 10, 8) not in events.FOMC_DAYS  # unscheduled cut: not knowable in advance
+    # Fri 2018-03-09 -> CPI Tue 03-13 is 2 sessions away; the Monday 1; the day 0
+    days = [dt.date(2018, 3, 9), dt.date(2018, 3, 12), dt.date(2018, 3, 13), dt.date(2018, 3, 20)]
+    assert events.sessions_to_event(days).tolist() == [2, 1, 0, 1]
+    assert events.sessions_to_event(days, ["fomc"]).tolist() == [8, 7, 6, 1]
+    assert events.next_event(dt.date(2018, 3, 14)) == (dt.date(2018, 3, 21), "fomc")
+
+
+def test_event_gate_acts_exactly_on_the_listed_days_of_2018() -> None:
+    from data_factory import events
+    from data_factory.calendar import previous_session, sessions
+
+    days = [d.date() for d in sessions(dt.date(2018, 1, 2), dt.date(2018, 12, 31))]
+    counts = events.sessions_to_event(days)
+    conf = cfg(gates__event_blackout_sessions=1)
+    base = snapshot()
+    blocked = set()
+    for day, n in zip(days, counts.tolist(), strict=True):
+        ts = dt.datetime.combine(day, dt.time(10, 0))
+        snap = dataclasses.replace(base, ts=ts, session=_EventSession(day, 60.0, False, False, None, n))
+        if entry_of(decide(snap, conf)).codes == (ReasonCode.EVENT_BLACKOUT,):
+            blocked.add(day)
+    listed = [d for d in events.event_days() if d.year == 2018]
+    assert len(listed) == 8 + 12
+    assert blocked == set(listed) | {previous_session(d) for d in listed}
+    assert {dt.date(2018, 3, 12), dt.date(2018, 3, 13), dt.date(2018, 3, 20), dt.date(2018, 3, 21)} <= blocked
+    assert dt.date(2018, 3, 9) not in blocked and dt.date(2018, 3, 14) not in blocked
+
+
+def test_broken_wing_entry_must_fill_for_a_credit() -> None:
+    bear = _selected(Regime.BEAR_TREND, _selector_cfg())
+    assert bear.action is Action.ENTER and bear.limit == 0.0
+    assert entry_of(decide(snapshot(), _roomy())).limit is None  # the condor's order is unchanged

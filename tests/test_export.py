@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.dto import DataError
+from core.dto import ConfigError, DataError
 from core.modes import data as data_mode
 from data_factory.base import SourceInfo
 from data_factory.embedded import EmbeddedMarket
@@ -36,8 +36,8 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[EmbeddedMarket, 
 
 def test_folder_layout_and_manifest(exported: tuple[EmbeddedMarket, FilesMarket, Path]) -> None:
     _, files, out = exported
-    assert sorted(p.name for p in out.iterdir()) == ["SPY_bars_5min.csv", "SPY_chains.parquet", "SPY_vix.csv",
-                                                     "manifest.json"]
+    assert sorted(p.name for p in out.iterdir()) == [".quantor-run", "SPY_bars_5min.csv", "SPY_chains.parquet",
+                                                     "SPY_vix.csv", "manifest.json"]
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["chain_times"] == ["10:00", "15:30"]
     assert manifest["source"]["name"] == "embedded"
@@ -60,7 +60,10 @@ def test_chains_round_trip(exported: tuple[EmbeddedMarket, FilesMarket, Path]) -
     market, files, _ = exported
     bars = market.intraday_bars(START, END, 5)
     times = bars.index[bars.index.strftime("%H:%M").isin(["10:00", "15:30"])]
-    model, vendor = market.chains(bars), files.chains(files.intraday_bars(START, END, 5).loc[times])
+    from core.backtest.market import chain_window
+
+    model = chain_window(market, START, END, 5)[1]  # the engine's state: warm-up bars before START
+    vendor = files.chains(files.intraday_bars(START, END, 5).loc[times])
     assert vendor.alignment.diagnostics.exact_pct == 100.0
     for ts in times:
         a, b = model.snapshot(ts, 0, 45), vendor.snapshot(ts, 0, 45)
@@ -104,9 +107,39 @@ def test_failed_export_leaves_nothing(tmp_path: Path) -> None:
 def test_export_refuses_a_non_empty_folder(tmp_path: Path) -> None:
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "keep.txt").write_text("x")
-    with pytest.raises(DataError, match="already exists and is not empty; choose a new folder or remove it"):
+    with pytest.raises(ConfigError, match="holds files this tool did not write; choose a new or empty folder"):
         export_market(_BrokenMarket(), START, START, tmp_path / "out")
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["keep.txt"]
+
+
+def test_export_replaces_a_previous_export_only_with_force(tmp_path: Path) -> None:
+    out = tmp_path / "one"
+    export_market(EmbeddedMarket(seed=7), START, START, out, chain_times=("15:30",))
+    with pytest.raises(ConfigError, match="holds a previous run; add --force"):
+        export_market(EmbeddedMarket(seed=7), START, START, out, chain_times=("15:30",))
+    export_market(EmbeddedMarket(seed=7), END, END, out, chain_times=("15:30",), force=True)
+    assert json.loads((out / "manifest.json").read_text())["start"] == str(END)
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(ConfigError, match="also holds 'notes.txt'"):
+        export_market(EmbeddedMarket(seed=7), START, START, out, chain_times=("15:30",), force=True)
+    assert (out / "notes.txt").read_text() == "mine"
+
+
+def test_first_exported_day_has_the_previous_close(tmp_path: Path) -> None:
+    """The export's first day is priced from the same state as the backtest (previous close known)."""
+    from core.backtest.market import chain_window
+
+    market = EmbeddedMarket(seed=7)
+    export_market(market, START, START, tmp_path / "x", dte_max=45)
+    files = FilesMarket.from_export(tmp_path / "x")
+    ts = pd.Timestamp("2018-03-05 10:00", tz="America/New_York")
+    got = files.chains(files.intraday_bars(START, START, 5)).snapshot(ts, 0, 45)
+    _, engine = chain_window(market, START, START, 5)
+    want = engine.snapshot(ts, 0, 45)
+    assert got.expiries == want.expiries
+    for expiry in want.expiries:
+        np.testing.assert_allclose(got.slices[expiry].put_bid, want.slices[expiry].put_bid, rtol=1e-12)
+        np.testing.assert_allclose(got.slices[expiry].call_ask, want.slices[expiry].call_ask, rtol=1e-12)
 
 
 def test_describe(exported: tuple[EmbeddedMarket, FilesMarket, Path]) -> None:
@@ -134,7 +167,20 @@ def test_chain_table_formats(exported: tuple[EmbeddedMarket, FilesMarket, Path])
     assert records[0]["expiration"] == frame["expiration"].iloc[0]
     table = data_mode.chain_table(files, START, "10:00", 20, 25, fmt="table")
     assert "SPY chain at 2018-03-05T10:00:00-05:00" in table
-    assert "implied_volatility" in table
+    assert " IV " in table
+    narrow = data_mode.chain_table(files, START, "10:00", 20, 25, fmt="table", width=80)
+    assert max(len(line) for line in narrow.splitlines()) <= 80  # fits an 80-column terminal
+    assert " bid " in narrow and " ask " in narrow and " IV " in narrow and " delta " in narrow
+    window = pd.read_csv(io.StringIO(data_mode.chain_table(files, START, "10:00", 20, 45, fmt="csv", strikes=3)))
+    assert window.groupby("expiration")["strike"].nunique().max() == 6  # 3 strikes either side of spot
+    everything = pd.read_csv(io.StringIO(data_mode.chain_table(files, START, "10:00", 20, 45, fmt="csv",
+                                                               strikes="all")))
+    assert len(everything) == len(frame) > len(window)  # csv / json keep every strike by default
+    shown, _ = data_mode.chain_frame(files, START, "10:00", 20, 45, strikes=None)  # the table's default
+    assert shown.groupby("expiration")["strike"].nunique().max() == 2 * data_mode.DEFAULT_STRIKES
+    nearest = r"no expiry with 25 <= DTE <= 30 at 2018-03-05 10:00; nearest: 24 DTE \(2018-03-29\), 32 DTE"
+    with pytest.raises(DataError, match=nearest):
+        data_mode.chain_table(files, START, "10:00", 25, 30)
     with pytest.raises(DataError, match="no 5-minute bar at 10:02 on 2018-03-05"):
         data_mode.chain_table(files, START, "10:02")
     with pytest.raises(DataError, match="format 'xml' is invalid"):

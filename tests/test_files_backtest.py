@@ -45,11 +45,19 @@ def test_files_backtest_matches_embedded_entries(exported):
     assert "VIX unavailable" in first  # the exported VIX starts on the first day: no previous close
 
 
-def test_files_stale_chains_abort_with_one_line(exported, capsys):
-    argv = ["--mode", "backtest", "--no-progress", "--no-plot", "--spot-data", str(exported / "SPY_bars_5min.csv"),
-            "--options-data", str(exported / "SPY_chains.parquet"), "--bt-start", "2018-03-01", "--bt-end",
-            "2018-03-09"]
+def test_files_stale_chains_abort_with_one_line(exported, tmp_path, capsys):
+    """Vendor chains (no export manifest beside them) sparser than the 600 s limit: one line naming the option."""
+    import shutil
+
+    for name in ("SPY_bars_5min.csv", "SPY_chains.parquet"):
+        shutil.copy(exported / name, tmp_path / name)
+    out = tmp_path / "run"
+    argv = ["--mode", "backtest", "--no-progress", "--no-plot", "--spot-data", str(tmp_path / "SPY_bars_5min.csv"),
+            "--options-data", str(tmp_path / "SPY_chains.parquet"), "--bt-start", "2018-03-01", "--bt-end",
+            "2018-03-09", "--out", str(out)]
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1
     assert "no chain snapshot within 600s" in err
+    assert "--chain-max-lag" in err
+    assert not out.exists()

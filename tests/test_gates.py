@@ -50,3 +50,23 @@ def test_gate_acts_exactly_where_its_condition_holds(market, wide_book, gate, fe
             assert text.startswith("SKIP"), (day, text)
         else:
             assert text == base[day], (day, text, base[day])
+
+
+def test_gap_gate_is_off_where_the_open_is_modelled():
+    """A session whose open is modelled (stale vendor open) has a NaN gap: the gap gate lets it pass."""
+    import math
+
+    from core.dto import FeatureSet, ReasonCode
+    from core.dto.snapshot import FEATURE_NAMES
+    from strategies.gates import structure_gate
+
+    cfg = build_config(None, {"gates.use_gap_gate": True, "gates.max_gap_pct": 0.0019})
+
+    def row(gap: float):
+        arrays = {name: np.array([math.nan]) for name in FEATURE_NAMES}
+        arrays["gap"] = np.array([gap])
+        return FeatureSet.from_arrays(arrays).row(0)
+
+    blocked = structure_gate(row(0.01), cfg)
+    assert blocked is not None and blocked[0] is ReasonCode.GAP
+    assert structure_gate(row(math.nan), cfg) is None

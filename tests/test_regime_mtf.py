@@ -42,8 +42,12 @@ def test_regime_rules_on_constructed_rows():
         (100, NAN, 100, 100, 14, 20, 0.0, 0.0, UNKNOWN_CODE),  # ADX still warming up
         (100, NAN, NAN, NAN, 36, NAN, NAN, NAN, CRASH),  # a crash needs no trend inputs
         (100, 15, 100, 100, 14, 20, 0.0, -0.05, CRASH),  # down 5% on the previous close
-        (95, 10, 98, 100, 18, NAN, 0.25, 0.0, CRASH),  # VIX +25% with price under both SMAs
-        (102, 10, 98, 100, 18, NAN, 0.25, 0.0, LOW),  # VIX jump alone, price above: no crash
+        (100, 15, 100, 100, 14, 20, 0.0, -0.03, CRASH),  # down exactly 3%: a crash even at VIX 14
+        (100, 15, 100, 100, 14, 20, 0.0, -0.018, LOW),  # an ordinary -1.8% day is no crash
+        (95, 10, 98, 100, 26, NAN, 0.25, 0.0, CRASH),  # VIX +25% to 26 with price under both SMAs
+        (95, 10, 98, 100, 25, NAN, 0.20, 0.0, CRASH),  # both jump boundaries are inclusive
+        (95, 10, 98, 100, 15.6, NAN, 0.46, 0.0, LOW),  # 2017-05-18: VIX +46% but only to 15.6: no crash
+        (102, 10, 98, 100, 26, NAN, 0.25, 0.0, HIGH),  # VIX jump alone, price above: no crash
         (100, 25, 99, 98, 20, NAN, 0.0, 0.0, BULL),  # boundaries: ADX >= 25 trends, VIX >= 20 is high
     ]
     cols = np.array([r[:-1] for r in rows], dtype=float).T

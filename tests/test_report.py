@@ -146,7 +146,8 @@ def test_rebuild_from_saved_files_gives_same_content(report, run_dir, tmp_path) 
     rebuilt = build_report(copy)
     assert "\n".join(p.extract_text() for p in pypdf.PdfReader(rebuilt).pages) == text
     assert rebuilt.read_bytes() == path.read_bytes()  # invariant mode: byte-identical
-    assert sorted(p.name for p in copy.iterdir() if p.name.startswith(".")) == []  # no temporary file left
+    hidden = sorted(p.name for p in copy.iterdir() if p.name.startswith(".") and p.name != ".quantor-run")
+    assert hidden == []  # no temporary file left (.quantor-run marks a run folder)
 
 
 def test_zero_trade_run_reads_no_trades(tmp_path) -> None:
@@ -251,3 +252,69 @@ def test_failed_build_leaves_no_half_written_pdf(hand_dir, monkeypatch) -> None:
     with pytest.raises(RuntimeError, match="chart failed"):
         build_report(hand_dir)
     assert sorted(p.name for p in hand_dir.iterdir() if "pdf" in p.name) == []
+
+
+# --------------------------------------------------------------------------- layout and content rules (issue 12)
+
+
+def test_layout_keeps_titles_with_content_and_fills_pages(run_dir, tmp_path) -> None:
+    """No section title ends a page alone; every page but the last is at least half full."""
+    for folder in (run_dir, _backtest_folder(tmp_path, "zero", "2018-03-01", "2018-03-16",
+                                             **{"strategy.dte_min": 365, "strategy.dte_max": 365})):
+        layout: dict = {}
+        build_report(folder, "layout.pdf", layout=layout)
+        assert layout["orphans"] == []
+        assert len(layout["page_fill"]) >= 3
+        assert min(layout["page_fill"][:-1]) >= 0.5, layout["page_fill"]
+
+
+def test_appendix_shows_the_resolved_dates(report, run_dir) -> None:
+    _, _, text = report
+    run = json.loads((run_dir / "run.json").read_text())
+    assert run["config"]["backtest"]["start"] == "2018-03-01"  # given: shown as given
+    hand = run_dir.parent / "default_dates"
+    shutil.copytree(run_dir, hand, ignore=shutil.ignore_patterns("report.pdf", ".quantor-run"))
+    run["config"]["backtest"].update(start=None, end=None)
+    (hand / "run.json").write_text(json.dumps(run))
+    rebuilt = "\n".join(p.extract_text() for p in pypdf.PdfReader(build_report(hand)).pages)
+    assert "start: null" not in rebuilt and "end: null" not in rebuilt
+    first, last = run["data"]["range"]
+    assert f'start: "{first} (default: resolved from the data)"' in rebuilt
+    assert f'end: "{last} (default: resolved from the data)"' in rebuilt
+
+
+def test_trades_listed_by_entry_and_regime_shown_per_category(hand_dir) -> None:
+    swapped = HAND_TRADES.iloc[::-1]  # a file in exit order: the report still lists by entry
+    swapped.to_csv(hand_dir / "trades.csv", index=False)
+    factors = pd.read_csv(hand_dir / "factor_attribution.csv")
+    regime_row = {"factor": "regime_code", "mean_win": 0.0, "mean_lose": 2.0, "delta_f": -2.0, "ci_low": -3.0,
+                  "ci_high": -1.0, "n_win": 1, "n_lose": 1}
+    pd.concat([factors, pd.DataFrame([regime_row])]).to_csv(hand_dir / "factor_attribution.csv", index=False)
+    text = "\n".join(p.extract_text() for p in pypdf.PdfReader(build_report(hand_dir)).pages)
+    trades_part = text[text.index("In order of entry"):]
+    assert trades_part.index("P0001") < trades_part.index("P0002")
+    factor_part = text[text.rindex("Factor attribution"):text.index("In order of entry")]
+    assert "\nregime_code\n" not in factor_part  # a category code is never averaged
+    assert "regime at entry, per category" in factor_part
+    assert "BULL_TREND" in factor_part and "LOW_VOL_RANGE" in factor_part
+
+
+def test_equity_png_title_names_structure_period_and_result_beside_buy_and_hold(tmp_path) -> None:
+    from core.outputs.backtest import chart_title
+
+    cfg = build_config(None, {"backtest.start": "2018-03-01", "backtest.end": "2018-03-29", "run.progress": False})
+    result = run_backtest(cfg)
+    folder = write_outputs(result, str(tmp_path / "png"))
+    metrics = json.loads((folder / "metrics.json").read_text())
+    base = json.loads((folder / "baseline_metrics.json").read_text())
+    title = chart_title(result, metrics, base)
+    net = metrics["net_profit"]
+    assert title.startswith("Iron condor on SPY, 2018-03-01 to 2018-03-29: ")
+    assert (f"-${abs(net):,.2f}" if net < 0 else f"${net:,.2f}") in title
+    assert f"({metrics['total_return'] * 100:+.2f}%)" in title
+    assert "buy and hold of the underlying: " in title and f"({base['total_return'] * 100:+.2f}%)" in title
+    equity = pd.read_csv(folder / "equity.csv")
+    assert equity["buy_hold_equity"].iloc[0] == pytest.approx(cfg.backtest.cash)
+    assert equity["buy_hold_equity"].iloc[-1] == pytest.approx(cfg.backtest.cash + base["net_profit"], abs=0.01)
+    image = Image.open(folder / "equity.png")
+    assert image.size[0] > 800 and np.asarray(image.convert("L"), dtype=float).std() > 5.0

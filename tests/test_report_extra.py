@@ -42,7 +42,7 @@ def pdf_lines(path: Path) -> tuple[int, list[str], list[str]]:
 @pytest.fixture(scope="module")
 def stress_dir(tmp_path_factory) -> Path:
     """A real stress run on Feb-Mar 2018: one replayed window, one window before the data (skipped),
-    profit_pct down/up and wing_min (5 -> 0 is rejected by the config, so skipped)."""
+    profit_pct down/up and wing_min (5 -> 2.5, clamped above 0; 5 -> 10 leaves $25k no trade: marked)."""
     out = tmp_path_factory.mktemp("stress") / "run"
     cfg = build_config(None, {"run.progress": False, "backtest.start": "2018-02-01", "backtest.end": "2018-03-30"})
     run_stress(cfg, out_dir=out, windows={"Feb 2018": ("2018-02-01", "2018-02-28"),
@@ -68,7 +68,7 @@ def test_stress_pdf_sections_and_identity(stress_dir: Path, stress_pdf: Path) ->
     assert payload["run"]["config_hash"] in text
     assert "SYNTHESISED from real daily OHLCV" in text and "MODELLED from a volatility surface" in text
     assert "modelled proxy up to 2014-01-02" in text  # the embedded source's VIX proxy span
-    assert not [p for p in stress_dir.iterdir() if p.name.startswith(".")]  # no temporary file left behind
+    assert not [p for p in stress_dir.iterdir() if p.name.startswith(".") and p.name != ".quantor-run"]  # no tmp left
 
 
 def test_scenario_rows_equal_the_json(stress_dir: Path, stress_pdf: Path) -> None:
@@ -91,9 +91,10 @@ def test_historical_and_sensitivity_tables(stress_dir: Path, stress_pdf: Path) -
     assert lines[at + 1: at + 5] == ["2018-02-01", "2018-02-28", usd(feb["net_profit"]), usd(feb["max_drawdown"])]
     assert lines[at + 10] == "real"  # last column; Feb 2018 is after the proxy span
     assert "Before data" in lines and "skipped:" in text
-    skipped = next(r for r in payload["sensitivity"] if r["status"] != "ok")
-    assert skipped["parameter"] == "strategy.wing_min" and skipped["direction"] == "down"
-    assert "5 -> 0" in lines and "Input should be greater than 0" in text
+    idle = next(r for r in payload["sensitivity"] if r["status"] != "ok")
+    assert idle["parameter"] == "strategy.wing_min" and idle["direction"] == "up" and idle["trades"] == 0
+    assert idle["status"].startswith("no trades: the entry was skipped") and idle["net_profit_change"] is None
+    assert "5 -> 10" in lines and "5 -> 2.5" in lines and "no trades: the entry was skipped" in text
     for r in payload["sensitivity"]:
         if r["status"] == "ok" and r["parameter"] != "base":
             assert usd(r["net_profit_change"]) in lines
@@ -161,6 +162,37 @@ def test_benchmark_pdf_is_one_page_with_every_workload(tmp_path: Path) -> None:
     at = lines.index("baseline iron condor")
     assert lines[at + 1: at + 6] == ["2.737", "1.4058", "7,113", "1.698", "<= 3x plain"]
     assert "peak memory 418.7 MiB after the backtests, 1,034.1 MiB in all" in words
+
+
+def test_benchmark_marks_missed_targets_and_records_the_machine(tmp_path: Path) -> None:
+    from core.bench.run import is_busy, machine_state, target_met
+
+    assert target_met({"ratio_vs_plain": 1.9, "target": "<= 1.8x plain"}) is False
+    assert target_met({"ratio_vs_plain": 1.7, "target": "<= 1.8x plain"}) is True
+    assert target_met({"seconds": 1.2, "target": "<= 1 s"}) is False
+    assert target_met({"ms_per_chain": 4.0, "target": "<= 5 ms"}) is True
+    assert target_met({"speedup_vs_quantlib": 80.0, "target": ">= 100x QuantLib"}) is False
+    assert target_met({"tokens_per_second": 27_000.0, "target": ">= 28k tokens/s"}) is False
+    assert target_met({"tokens_per_second": None, "target": ">= 28k tokens/s"}) is None
+    assert target_met({"seconds": 1.0, "target": "reference"}) is None
+    state = machine_state()
+    assert state["cpu_count"] >= 1 and len(state["load_average"]) == 3 and state["threads"]["live_threads"] >= 1
+    assert is_busy({"cpu_count": 4, "load_average": [2.5, 1.0, 1.0]})
+    assert not is_busy({"cpu_count": 4, "load_average": [1.5, 3.0, 3.0]})
+    data = copy.deepcopy(BENCH)
+    baseline = next(w for w in data["workloads"] if w["workload"] == "baseline iron condor")
+    baseline.update(target="<= 1.5x plain", target_met=False)
+    data["missed_targets"] = ["baseline iron condor"]
+    data["machine"].update(load_average_before=[9.5, 8.0, 7.0], load_average_after=[9.0, 8.0, 7.0], cpu_count=4,
+                           threads={"live_threads": 1, "omp_num_threads": "2"}, busy=True)
+    path = tmp_path / "benchmark.json"
+    path.write_text(json.dumps(data))
+    _, lines, _ = pdf_lines(build_benchmark_report(path))
+    words = " ".join(lines)
+    at = lines.index("baseline iron condor")
+    assert lines[at + 1: at + 7] == ["2.737", "1.4058", "7,113", "1.698", "<= 1.5x plain", "MISSED"]
+    assert "MISSED targets: baseline iron condor" in words and "WARNING: the machine was busy" in words
+    assert "Load average [9.5, 8.0, 7.0] before" in words and "omp_num_threads 2" in words
 
 
 def test_benchmark_pdf_stays_one_page_when_long(tmp_path: Path) -> None:

@@ -76,3 +76,23 @@ def test_put_credit_spread_runs_end_to_end_with_only_its_spec():
     assert equity[-1] - cfg.backtest.cash == pytest.approx(sum(t.pnl for t in closed), abs=1e-6)
     assert np.isfinite(equity).all()
     assert isinstance(trades, pd.DataFrame)
+
+
+def record_goldens() -> None:
+    """Re-record the goldens after a deliberate change of results (market model, rules):
+    ``PYTHONPATH=. python tests/test_same_trades.py``; say why in the commit."""
+    for path in sorted(GOLDENS.glob("*.json")):
+        golden = json.loads(path.read_text())
+        cli = {"backtest.start": golden["range"][0], "backtest.end": golden["range"][1], "run.progress": False,
+               "run.no_plot": True}
+        for flag in golden["flags"]:
+            cli.update(FLAGS[flag])
+        res = run_backtest(build_config(None, cli))
+        golden["trades"] = _rows(res)
+        golden["end_equity"] = round(float(res.driver.rec.equity[res.inputs.first_bar:][-1]), 2)
+        path.write_text(json.dumps(golden, indent=1) + "\n")
+        print(f"{path.name}: {len(golden['trades'])} trades, end equity {golden['end_equity']:,.2f}")
+
+
+if __name__ == "__main__":
+    record_goldens()

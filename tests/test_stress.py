@@ -13,7 +13,7 @@ from core.backtest.run import run_backtest
 from core.config import build_config
 from core.dto import ConfigError, DataError
 from core.outputs.backtest import trades_frame
-from core.stress.run import SENSITIVITY_PARAMS, ParamStep, run_stress
+from core.stress.run import SENSITIVITY_PARAMS, ParamStep, field_limits, run_stress
 from risk.scenarios import OptionBook, Scenario, revalue
 
 TWO_MONTHS = {"run.progress": False, "run.no_plot": True, "backtest.start": "2018-02-01", "backtest.end": "2018-03-31"}
@@ -143,9 +143,14 @@ def test_sensitivity_rows_for_every_parameter_both_directions(book_report):
     assert pairs[("exits.profit_pct", "up")]["value"] == pytest.approx(0.6)
     assert pairs[("exits.max_hold_days", "down")]["value"] == 10
     assert pairs[("exits.max_hold_days", "up")]["value"] == 21
-    assert pairs[("strategy.wing_min", "down")]["status"].startswith("skipped")  # 0 is not a wing
-    ok = [r for r in rows if r["status"] == "ok"]
-    assert len(ok) == 1 + 2 * len(SENSITIVITY_PARAMS) - 1
+    # 5 - 5 = 0 is not a wing (> 0): clamped half way to the exclusive bound
+    assert pairs[("strategy.wing_min", "down")]["value"] == pytest.approx(2.5)
+    ran = [r for r in rows if r["status"] == "ok" or r["status"].startswith("no trades")]
+    assert len(ran) == 1 + 2 * len(SENSITIVITY_PARAMS)
+    for r in ran:  # a run without trades is marked and carries no change (never a gain)
+        assert (r["trades"] == 0) == r["status"].startswith("no trades")
+        if r["trades"] == 0:
+            assert r.get("net_profit_change") is None
     # shared inputs/features give the same result as a fresh run with the override
     fresh = run_backtest(cfg.with_overrides({"exits.max_hold_days": 21}), progress=False)
     assert pairs[("exits.max_hold_days", "up")]["trades"] == len(fresh.driver.broker.closed)
@@ -161,10 +166,44 @@ def test_param_step_neighbours():
     assert ParamStep("x", step=0.5).neighbours(1.5) == {"down": 1.0, "up": 2.0}
 
 
+def test_param_steps_are_clamped_into_the_allowed_range():
+    profit = field_limits("exits.profit_pct")  # > 0, <= 1
+    assert (profit.low, profit.low_inclusive, profit.high, profit.high_inclusive) == (0.0, False, 1.0, True)
+    assert ParamStep("exits.profit_pct", step=0.10).neighbours(0.95, profit) == {"down": 0.85, "up": 1.0}
+    assert ParamStep("exits.profit_pct", step=0.10).neighbours(1.0, profit) == {"down": 0.9, "up": 1.0}
+    assert ParamStep("x", step=0.10).neighbours(0.05, profit)["down"] == pytest.approx(0.025)  # half way to > 0
+    hold = field_limits("exits.max_hold_days")  # >= 1, <= 365
+    assert ParamStep("x", grid=(10, 14, 21, 30)).neighbours(360, hold) == {"down": 30, "up": 365}
+    assert ParamStep("x", step=5).neighbours(3, hold) == {"down": 1, "up": 8}
+
+
+def test_sensitivity_marks_zero_trade_runs_and_limit_steps(tmp_path, capsys):
+    """With --vix-max 1 nothing trades: every row says so, no change is reported, nothing is plotted as a gain;
+    a step already at its limit is skipped; progress is one labelled line per step."""
+    cfg = build_config({}, {**TWO_MONTHS, "filters.vix_max": 1.0, "exits.profit_pct": 1.0, "run.progress": True})
+    report = run_stress(cfg, out_dir=tmp_path / "z", progress=True, windows={"Feb 2018": WINDOWS["Feb 2018"]},
+                        sensitivity_params=["profit_pct"])
+    rows = {(r["parameter"], r["direction"]): r for r in report["sensitivity"]}
+    assert rows[("base", "base")]["status"].startswith("no trades: the entry was skipped")
+    assert "vix_high" in rows[("base", "base")]["status"]
+    assert rows[("exits.profit_pct", "down")]["status"].startswith("no trades")
+    assert rows[("exits.profit_pct", "down")]["net_profit_change"] is None
+    assert rows[("exits.profit_pct", "up")]["status"].startswith("skipped: already at the allowed limit")
+    from core.outputs.report_extra import tornado_png
+    assert tornado_png(report["sensitivity"]) is None  # no change to draw at all
+    err = capsys.readouterr().err.splitlines()
+    labels = [line.split("] ", 1)[1] for line in err]
+    assert "window 1/1: Feb 2018 (2018-02-01 to 2018-02-28)" in labels
+    assert [x.split(":")[0] for x in labels if x.startswith("sensitivity")] == ["sensitivity 1/3", "sensitivity 2/3",
+                                                                                 "sensitivity 3/3"]
+    assert not any("\r" in line or "it/s" in line for line in err)  # lines, not progress bars
+
+
 def test_stress_writes_both_report_files(book_report):
     _, report = book_report
     folder = Path(report["out_dir"])
-    assert sorted(p.name for p in folder.iterdir()) == ["stress_report.csv", "stress_report.json", "stress_report.pdf"]
+    assert sorted(p.name for p in folder.iterdir() if p.name != ".quantor-run") == [
+        "stress_report.csv", "stress_report.json", "stress_report.pdf"]
     assert not list(folder.parent.glob(f".{folder.name}.tmp*"))
     table = pd.read_csv(folder / "stress_report.csv")
     assert list(table.columns) == ["section", "name", "metric", "value"]
@@ -185,3 +224,22 @@ def test_user_errors_are_one_line(tmp_path):
         run_stress(cfg, as_of="2030-01-02", out_dir=tmp_path / "b", windows={}, sensitivity=False)
     with pytest.raises(ConfigError, match="sensitivity parameter 'gamma'"):
         run_stress(cfg, out_dir=tmp_path / "c", windows={}, sensitivity_params=["gamma"])
+
+
+def test_console_tables_fit_80_columns(book_report):
+    import io
+
+    from rich.console import Console
+
+    from core.stress.report import print_report
+
+    _, report = book_report
+    buffer = io.StringIO()
+    print_report(report, Console(width=80, file=buffer, color_system=None))
+    lines = buffer.getvalue().splitlines()
+    table_lines = [line for line in lines if not line.startswith(("  ", "note:", "report:"))]
+    assert max(len(line) for line in table_lines) <= 80
+    for r in report["sensitivity"][1:]:  # one line per row: the step text is never wrapped
+        step = f"{r['parameter'].split('.')[-1]} {r['base_value']:g}->{r['value']:g}"
+        assert any(line.lstrip().startswith(step) for line in lines), step
+    assert lines[-1] == f"report: {Path(report['out_dir']) / 'stress_report.pdf'}"

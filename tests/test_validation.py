@@ -49,9 +49,12 @@ def _chain_error(tmp_path: Path, text: str) -> str:
     bars.write_text("date,open,high,low,close,volume\n2018-03-05,100,101,99,100,10\n")
     path = tmp_path / "chain.csv"
     path.write_text(text)
-    market = FilesMarket(bars, path)
-    with pytest.raises(DataError) as info:
+    def open_and_read() -> None:  # the first rows are checked when the files are opened
+        market = FilesMarket(bars, path)
         market.chains(market.daily_bars())
+
+    with pytest.raises(DataError) as info:
+        open_and_read()
     message = str(info.value)
     assert "\n" not in message
     return message

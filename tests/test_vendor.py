@@ -120,9 +120,8 @@ def test_parquet_errors_name_the_file_row(tmp_path: Path) -> None:
     chain.loc[26, "bid"] = 2.0  # crossed; 1-based row 27 of the file
     pq.write_table(pa.Table.from_pandas(chain, preserve_index=False), tmp_path / "c.parquet", row_group_size=10)
     _daily_bars(tmp_path / "spy.csv", [dt.date(2018, 3, 5)])
-    market = FilesMarket(tmp_path / "spy.csv", tmp_path / "c.parquet")
     with pytest.raises(DataError, match=r"^c\.parquet: row 27, column 'bid': crossed quote: bid 2 > ask 1\.1"):
-        market.chains(market.daily_bars())
+        FilesMarket(tmp_path / "spy.csv", tmp_path / "c.parquet")  # the first rows are checked on opening
 
 
 def test_csv_range_read_stops_early(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -168,12 +168,27 @@ class BacktestDriver:
             self.recorder.decision(ts, d, f"{reason}: {'; '.join(d.reasons)}{pnl}")
         elif d.action is Action.ENTER:
             self._enter(i, ts, d)
+        elif d.action is Action.ROLL:
+            self._roll(i, ts, d)
         elif d.action is Action.HEDGE:
             self.broker.trade_shares(d.qty, "delta hedge")
             self.recorder.decision(ts, d, f"{d.qty:+.0f} shares at {self.close[i]:.2f} ({'; '.join(d.reasons)}); "
                                           f"hedge now {self.broker.hedge_shares:+.0f}")
         else:
             self.recorder.decision(ts, d)
+
+    def _roll(self, i: int, ts: dt.datetime, d: TradeDecision) -> None:
+        """ROLL: close ``d.position_id`` and, when that filled, open ``d.legs`` linked to it."""
+        res = self.broker.submit(OrderRequest(f"X{d.position_id}", OrderIntent.CLOSE, d.structure, d.qty,
+                                              position_id=d.position_id, exit_reason=d.exit_reason))
+        reason = d.exit_reason.value if d.exit_reason else ""
+        if res.trade is None:
+            self.recorder.decision(ts, d, f"{reason}: {'; '.join(d.reasons)}; rejected: {res.text}")
+            return
+        self.recorder.decision(ts, d, f"{reason}: {'; '.join(d.reasons)}; pnl {res.trade.pnl:+.2f}")
+        self._enter(i, ts, TradeDecision(Action.ENTER, d.structure, d.legs, d.qty,
+                                         (f"rolled from {d.position_id}: {'; '.join(d.reasons)}",), d.codes, d.scores,
+                                         limit=d.limit))
 
     def _enter(self, i: int, ts: dt.datetime, d: TradeDecision) -> None:
         self._seq += 1

@@ -7,6 +7,9 @@ import datetime as dt
 from core.config import AppConfig
 from core.dto import ConfigError, DataError
 from data_factory.base import MarketSource
+from data_factory.market_window import WARMUP_DAYS, chain_window, vix_note
+
+__all__ = ["WARMUP_DAYS", "build_market", "chain_window", "resolve_range", "vix_note"]
 
 
 def build_market(cfg: AppConfig) -> MarketSource:

@@ -92,7 +92,8 @@ def load_inputs(cfg: AppConfig, market: MarketSource | None = None) -> BacktestI
             bars_1m = None  # the 1-minute timeframe is then unavailable, with its reason in the log
     qqq_fn = getattr(market, "qqq_daily", None)
     qqq = qqq_fn(hist_start, end) if cfg.gates.use_ratio_bias and qqq_fn is not None else None
-    return BacktestInputs(info, start, end, bars, daily, vix, market.chains(bars), first_bar, bars_1m, qqq)
+    chains = market.chains(bars)  # built first: reading vendor quotes may add notes (dropped quotes) to info
+    return BacktestInputs(market.info, start, end, bars, daily, vix, chains, first_bar, bars_1m, qqq)
 
 
 def build_features(cfg: AppConfig, inputs: BacktestInputs) -> FeatureSet:
@@ -107,15 +108,14 @@ def build_features(cfg: AppConfig, inputs: BacktestInputs) -> FeatureSet:
 def neural_forecast(cfg: AppConfig, inputs: BacktestInputs) -> dict[str, np.ndarray]:
     """The forecaster's daily ForecastState mapped onto the bars causally: the forecast made at
     session d's close (bars up to d) is used on every bar of the next session."""
-    from pathlib import Path
-
-    from core.modes.train import load_bundle
+    from core.modes.train import load_bundle, resolve_model_path
     from intelligence.forecaster.infer import batch_forecast
 
-    if not Path(cfg.forecaster.model).is_file():
+    model = resolve_model_path(cfg.forecaster.model)
+    if not model.is_file():
         raise DataError(f"--model {cfg.forecaster.model}: checkpoint not found; train one with --mode train "
                         "or drop --use-neural")
-    fa = batch_forecast(load_bundle(cfg.forecaster.model), inputs.daily)
+    fa = batch_forecast(load_bundle(model), inputs.daily)
     idx = pd.DatetimeIndex(inputs.bars.index)
     days = (idx.tz_localize(None) if idx.tz is not None else idx).normalize()
     pos = np.searchsorted(pd.DatetimeIndex(inputs.daily.index), days, side="left") - 1

@@ -4,13 +4,24 @@ Backtest workloads run on the same bars (the last full year of the chosen source
 and are reported as seconds per 10k bars, bars per second and a ratio against plain
 Backtrader (SMA(20) + RSI(14)) timed in the same run — ratios survive a slower machine,
 absolute numbers do not.  Results go to ``reports/benchmark.json`` and a console table.
+
+Every row with a target carries ``target_met`` (True / False; None when the target cannot be
+read or the figure is missing); missed targets are marked MISSED in the console and the PDF.
+The machine's state is recorded beside the figures: load average before and after, CPU count
+and thread settings (BLAS/OpenMP environment, torch intra-op threads, live threads), with a
+warning when the machine was busy (1-minute load above half the CPUs), since timings are then
+not comparable.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import platform
+import re
 import resource
+import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -76,7 +87,7 @@ def component_workloads(seed: int) -> list[dict[str, Any]]:
     chain = benchmark_chain_build(n_timestamps=100, seed=seed)
     return [
         {"workload": "BSM price + Greeks, 1M options (numpy)", "seconds": price.get("numpy_seconds"),
-         "options_per_second": price.get("numpy_options_per_s"),
+         "options_per_second": price.get("numpy_options_per_s"), "speedup_vs_quantlib": price.get("speedup"),
          "figure": f"{price.get('numpy_options_per_s', 0):,.0f} options/s, {price.get('speedup', 0):.0f}x QuantLib",
          "target": ">= 100x QuantLib"},
         {"workload": "QuantLib Python loop (reference)", "seconds": price.get("quantlib_seconds"),
@@ -91,14 +102,75 @@ def _peak_mib() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def run_benchmark(cfg: AppConfig, out: Path | None = None) -> dict[str, Any]:
+THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+BUSY_LOAD_PER_CPU = 0.5
+
+
+def machine_state() -> dict[str, Any]:
+    """Load average (1, 5, 15 min), CPU count and the thread settings that change timings."""
+    try:
+        load = [round(x, 2) for x in os.getloadavg()]
+    except OSError:  # not available on this platform
+        load = []
+    threads: dict[str, Any] = {"live_threads": threading.active_count(),
+                               **{name.lower(): os.environ.get(name) for name in THREAD_ENV}}
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        threads["torch_intra_op"] = int(torch.get_num_threads())
+    return {"cpu_count": os.cpu_count(), "load_average": load, "threads": threads}
+
+
+def is_busy(state: dict[str, Any]) -> bool:
+    """True when the 1-minute load average exceeds half the CPUs."""
+    load, cpus = state.get("load_average") or [], state.get("cpu_count") or 1
+    return bool(load) and load[0] > BUSY_LOAD_PER_CPU * cpus
+
+
+_TARGETS: tuple[tuple[re.Pattern[str], tuple[str, ...], int], ...] = (  # pattern, figure keys, +1 >= / -1 <=
+    (re.compile(r"^<=\s*([0-9.]+)\s*x\s*plain$"), ("ratio_vs_plain",), -1),
+    (re.compile(r"^<=\s*([0-9.]+)\s*s$"), ("seconds",), -1),
+    (re.compile(r"^<=\s*([0-9.]+)\s*ms$"), ("ms_per_chain", "ms_per_bar"), -1),
+    (re.compile(r"^>=\s*([0-9.]+)\s*x\s*QuantLib$"), ("speedup_vs_quantlib",), 1),
+    (re.compile(r"^>=\s*([0-9.]+)k\s*tokens/s$"), ("tokens_per_second",), 1000),
+)
+
+
+def target_met(row: dict[str, Any]) -> bool | None:
+    """Whether the row's figure meets its ``target`` text (``<= 1.8x plain``, ``<= 1 s``, ``<= 5 ms``,
+    ``>= 100x QuantLib``, ``>= 28k tokens/s``); None without a readable target or figure."""
+    target = str(row.get("target") or "").strip()
+    for pattern, keys, kind in _TARGETS:
+        m = pattern.match(target)
+        if not m:
+            continue
+        figure = next((row[k] for k in keys if row.get(k) is not None), None)
+        if figure is None:
+            return None
+        bound = float(m.group(1)) * (kind if kind > 1 else 1)
+        return bool(float(figure) <= bound) if kind < 0 else bool(float(figure) >= bound)
+    return None
+
+
+def run_benchmark(cfg: AppConfig, out: Path | None = None, warn: Any = None) -> dict[str, Any]:
+    before = machine_state()
+    if is_busy(before) and warn is not None:
+        warn(f"warning: the machine is busy (load average {before['load_average'][0]} on {before['cpu_count']} "
+             "CPUs); timings will be slower than on an idle machine")
     rows = backtest_workloads(cfg)
     backtest_peak = _peak_mib()
     rows += component_workloads(cfg.run.seed) + _forecaster_rows(cfg.run.seed)
+    for row in rows:
+        if row.get("target") and row["target"] != "reference":
+            row["target_met"] = target_met(row)
+    after = machine_state()
     payload = {
-        "machine": {"python": platform.python_version(), "processor": platform.processor() or platform.machine()},
+        "machine": {"python": platform.python_version(), "processor": platform.processor() or platform.machine(),
+                    "cpu_count": before["cpu_count"], "load_average_before": before["load_average"],
+                    "load_average_after": after["load_average"], "threads": after["threads"],
+                    "busy": is_busy(before) or is_busy(after)},
         "peak_memory_mib_after_backtests": backtest_peak,
         "peak_memory_mib": _peak_mib(),
+        "missed_targets": [r["workload"] for r in rows if r.get("target_met") is False],
         "workloads": rows,
     }
     path = out or REPO_ROOT / "reports" / "benchmark.json"
@@ -132,19 +204,36 @@ def _forecaster_rows(seed: int) -> list[dict[str, Any]]:
     ]
 
 
+def met_text(row: dict[str, Any]) -> str:
+    """``met`` / ``MISSED`` / blank (no target) for a workload row."""
+    met = row.get("target_met")
+    return "" if met is None else "met" if met else "MISSED"
+
+
 def run_benchmark_cli(cfg: AppConfig) -> int:
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
-    payload = run_benchmark(cfg)
-    table = Table(title="Quantor-MTFuzz benchmark")
-    for col in ("workload", "s / 10k bars", "bars/s", "x plain", "figure", "target"):
-        table.add_column(col)
+    console = Console()
+    err = Console(stderr=True)
+    payload = run_benchmark(cfg, warn=lambda text: err.print(text, style="yellow", highlight=False))
+    table = Table(title="Quantor-MTFuzz benchmark", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in ("workload", "s/10k bars", "x plain", "figure", "target", ""):
+        table.add_column(col, overflow="fold", justify="left" if col in ("workload", "figure", "target") else "right")
     for r in payload["workloads"]:
-        cells = (fmt_value(r.get(k), "") for k in ("seconds_per_10k_bars", "bars_per_second", "ratio_vs_plain"))
-        table.add_row(str(r["workload"]), *cells, str(r.get("figure", "")), str(r.get("target", "")))
-    console = Console(width=max(Console().width, 140))
+        cells = (fmt_value(r.get(k), "") for k in ("seconds_per_10k_bars", "ratio_vs_plain"))
+        mark = met_text(r)
+        table.add_row(str(r["workload"]), *cells, str(r.get("figure", "")), str(r.get("target", "")),
+                      f"[bold red]{mark}[/]" if mark == "MISSED" else mark)
     console.print(table)
+    machine = payload["machine"]
+    console.print(f"load average {machine['load_average_before']} before, {machine['load_average_after']} after, "
+                  f"{machine['cpu_count']} CPUs; threads {machine['threads']}", highlight=False)
+    if payload["missed_targets"]:
+        console.print(f"[bold red]MISSED[/] {len(payload['missed_targets'])} target(s): "
+                      f"{'; '.join(payload['missed_targets'])}" + (" (the machine was busy)" if machine["busy"]
+                                                                    else ""), highlight=False)
     console.print(f"peak memory {payload['peak_memory_mib_after_backtests']} MiB after the backtests, "
-                  f"{payload['peak_memory_mib']} MiB in all; written to {payload['path']}")
+                  f"{payload['peak_memory_mib']} MiB in all; written to {payload['path']}", highlight=False)
     return 0

@@ -41,8 +41,14 @@ class ReasonCode(Enum):
     SIZE_ZERO = "size_zero"
     RISK_BLOCK = "risk_block"
     BROKER_REJECT = "broker_reject"
+    SELECTOR_STAND_ASIDE = "selector_stand_aside"  # the regime selector chose no structure
+    SELECTOR_CONDITIONS = "selector_conditions"  # the chosen structure's entry conditions failed
+    EVENT_BLACKOUT = "event_blackout"  # no new entries within N sessions before a scheduled event
     # exits, hedges, venue events
     EXIT = "exit"
+    ROLL = "roll"  # DTE roll: closed and reopened in the next eligible expiry
+    ADJUST = "adjust"  # breakout adjust: the tested side rolled away
+    EVENT_CLOSE = "event_close"  # closed before a scheduled event
     HEDGE = "hedge"
     HEDGE_UNWIND = "hedge_unwind"
     EXPIRY_SETTLEMENT = "expiry_settlement"

@@ -24,7 +24,7 @@ from core.dto.types import CONTRACT_MULTIPLIER, DataError, ExpirySlice, Forecast
 FEATURE_NAMES: tuple[str, ...] = (
     "vix", "vix_prev_close", "iv_rank", "vrp", "rv_daily", "sigma_star",
     "adx", "rsi", "stoch_k", "bb_upper", "bb_lower", "bb_position", "bb_width", "psar_p", "volume_ratio",
-    "sma_distance", "gap", "ratio_z", "regime_code", "regime_crash",
+    "sma_distance", "gap", "ratio_z", "regime_code", "regime_crash", "crash_trigger", "day_return", "vix_change",
     "mtf_consensus", "mtf_reason_code", "fuzzy_confidence",
     "mu_mtf", "mu_iv_rank", "mu_vix", "mu_rsi", "mu_adx", "mu_bollinger", "mu_stochastic", "mu_psar",
     "mu_volume", "mu_sma_distance",
@@ -118,6 +118,9 @@ class FeatureRow:
     ratio_z = _Feature()
     regime_code = _Feature()
     regime_crash = _Feature()
+    crash_trigger = _Feature()  # bitmask of the CRASH_MODE rules that fired (intelligence.regime)
+    day_return = _Feature()  # close / previous session close - 1, live
+    vix_change = _Feature()  # previous session's VIX change on the session before
     mtf_consensus = _Feature()
     mtf_reason_code = _Feature()
     fuzzy_confidence = _Feature()

@@ -70,6 +70,9 @@ class ExitReason(Enum):
     ASSIGNMENT = "assignment"
     DRAWDOWN_FLATTEN = "drawdown_flatten"
     END_OF_DATA = "end_of_data"
+    FRONT_EXPIRY = "front_expiry"  # a multi-expiry position (calendar) closes before its front month settles
+    EVENT = "event"  # flat before a scheduled event (FOMC, CPI) when configured
+    TIME_EXIT = "time_exit"  # same-day (0-DTE) position closed at the configured intraday time
 
 
 @unique
@@ -80,6 +83,7 @@ class Action(Enum):
     HOLD = "hold"
     SKIP = "skip"
     HALT = "halt"  # the daily drawdown stop trips: no new entries until the next session
+    ROLL = "roll"  # close a position and open its replacement in one decision (DTE roll, breakout adjust)
 
 
 @unique
@@ -90,6 +94,8 @@ class LegRole(Enum):
     LONG_PUT = "long_put"
     SHORT_CALL = "short_call"
     LONG_CALL = "long_call"
+    LONG_PUT_FAR = "long_put_far"  # a broken-wing butterfly's wide (skipped-strike) put wing
+    LONG_CALL_FAR = "long_call_far"  # a broken-wing butterfly's wide (skipped-strike) call wing
 
 
 @unique
@@ -99,6 +105,12 @@ class Structure(Enum):
     IRON_CONDOR = "iron_condor"
     PUT_CREDIT_SPREAD = "put_credit_spread"
     CALL_CREDIT_SPREAD = "call_credit_spread"
+    WIDE_IRON_CONDOR = "wide_iron_condor"
+    CALL_CALENDAR = "call_calendar"
+    PUT_CALENDAR = "put_calendar"
+    PUT_BROKEN_WING_BUTTERFLY = "put_broken_wing_butterfly"  # bullish, for a credit
+    CALL_BROKEN_WING_BUTTERFLY = "call_broken_wing_butterfly"  # bearish, for a credit
+    LONG_PUT = "long_put"  # the CRASH_MODE hedge
 
 
 @unique

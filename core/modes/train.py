@@ -44,30 +44,98 @@ def load_sp500_daily_bars() -> pd.DataFrame:
     return bars
 
 
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder holding core/, models/, data_factory/
+SHIPPED_CHECKPOINT = "models/mamba_active.pth"
+RUNS_FOLDER = "models/runs"
+
+
+def resolve_model_path(path: str | Path) -> Path:
+    """A checkpoint path as given, or -- when relative and absent from the current folder -- relative to
+    the installed package, so the shipped ``models/mamba_active.pth`` is found from any folder."""
+    p = Path(path).expanduser()
+    if p.is_absolute() or p.exists():
+        return p
+    packaged = PACKAGE_ROOT / p
+    return packaged if packaged.exists() else p
+
+
+def new_checkpoint_path(seed: int, now: dt.datetime | None = None) -> Path:
+    """A fresh ``models/runs/<UTC time>-s<seed>.pth`` under the package (never an existing file)."""
+    stamp = (now or dt.datetime.now(dt.UTC)).strftime("%Y%m%d-%H%M%S")
+    folder = PACKAGE_ROOT / RUNS_FOLDER
+    candidate = folder / f"{stamp}-s{seed}.pth"
+    k = 2
+    while candidate.exists():
+        candidate = folder / f"{stamp}-s{seed}-{k}.pth"
+        k += 1
+    return candidate
+
+
+def training_target(model: str | None, seed: int, force: bool = False, resume: bool = False) -> Path:
+    """Where ``--mode train`` writes: ``--model PATH`` when given, else a new ``models/runs/<id>.pth``.
+
+    An existing file is overwritten only with ``force`` (or continued with ``resume``); a folder,
+    never.  The shipped checkpoint counts as given only when named explicitly.
+    """
+    if not model:
+        if resume:
+            raise ConfigError("--resume needs --model PATH: the checkpoint to continue from")
+        return new_checkpoint_path(seed)
+    path = Path(model).expanduser()
+    if path.is_dir():
+        raise ConfigError(f"--model {model}: is a folder; give a checkpoint file name such as models/my.pth")
+    if path.exists() and not (force or resume):
+        raise ConfigError(f"--model {model}: already exists; add --force to overwrite it, --resume to continue "
+                          "from it, or leave out --model to write a new models/runs/<id>.pth")
+    if resume and not path.is_file():
+        raise ConfigError(f"--model {model}: not found, so there is nothing to --resume; drop --resume")
+    return path
+
+
 def save_checkpoint(path: str | Path, checkpoint: dict) -> None:
-    """Write atomically (temporary file, then rename)."""
+    """Write atomically (temporary file beside it, then rename); ConfigError when the place is not writable."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(target.suffix + ".tmp")
-    torch.save(checkpoint, tmp)
-    os.replace(tmp, target)
+    tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(checkpoint, tmp)
+        os.replace(tmp, target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ConfigError(f"--model {path}: cannot write the checkpoint ({exc.strerror or exc}); "
+                          "choose a writable place") from None
 
 
 def load_checkpoint(path: str | Path) -> dict:
-    """Load on the CPU whatever device it was trained on; ConfigError when missing or unreadable."""
+    """Load on the CPU whatever device it was trained on; ConfigError when missing or not a checkpoint."""
+    resolved = resolve_model_path(path)
     try:
-        return torch.load(Path(path), map_location="cpu", weights_only=True)
+        checkpoint = torch.load(resolved, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise ConfigError(
-            f"forecaster checkpoint {path} not found; train one with scripts/train_forecaster.py"
+            f"forecaster checkpoint {path} not found; train one with --mode train"
         ) from None
-    except (RuntimeError, OSError, EOFError) as exc:
-        raise ConfigError(f"forecaster checkpoint {path} is unreadable ({exc}); retrain it") from None
+    except IsADirectoryError:
+        raise ConfigError(f"--model {path}: is a folder, not a checkpoint file") from None
+    except Exception as exc:  # torch / pickle raise many types for a file that is not a checkpoint
+        first = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        raise ConfigError(f"--model {path}: not a forecaster checkpoint ({first}); pass a .pth written by "
+                          "--mode train") from None
+    if not isinstance(checkpoint, dict) or "model_config" not in checkpoint:
+        raise ConfigError(f"--model {path}: not a forecaster checkpoint (no model_config); pass a .pth written by "
+                          "--mode train")
+    return checkpoint
 
 
 def load_bundle(path: str | Path) -> ForecastBundle:
     """The trained forecaster in a checkpoint file, ready for ``batch_forecast`` / ``StreamingForecaster``."""
-    return bundle_from_checkpoint(load_checkpoint(path))
+    checkpoint = load_checkpoint(path)
+    try:
+        return bundle_from_checkpoint(checkpoint)
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise ConfigError(f"--model {path}: the checkpoint is incomplete or from another version "
+                          f"({type(exc).__name__}: {str(exc).splitlines()[0][:80] if str(exc) else ''}); "
+                          "retrain it with --mode train") from None
 
 
 def _tensorboard(directory: str):  # noqa: ANN202 - SummaryWriter or None; tensorboard imported lazily
@@ -87,12 +155,16 @@ def _log_epoch(writer, report: EpochReport) -> None:  # noqa: ANN001 - SummaryWr
 
 
 def train_forecaster(params: TrainParams, bars: pd.DataFrame | None = None, source: str = "",
-                     progress: bool = True) -> TrainResult:
+                     progress: bool = True, force: bool = False) -> TrainResult:
     """Train on ``bars`` (default: the embedded S&P 500 daily series) over ``[params.start, params.end]``.
 
     Saves a checkpoint to ``params.out`` after every epoch (config, normalisation, target scales,
     data range, model / best / optimiser state) and continues from it when ``params.resume``.
+    An existing ``params.out`` is overwritten only with ``force`` or ``params.resume``.
     """
+    out = Path(params.out)
+    if out.is_dir() or (out.exists() and not (force or params.resume)):
+        training_target(str(out), 0, force, params.resume)  # raises the one-line ConfigError
     if bars is None:
         bars, source = load_sp500_daily_bars(), source or SP500_SOURCE
     resume = load_checkpoint(params.out) if params.resume and Path(params.out).exists() else None

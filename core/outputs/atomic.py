@@ -1,28 +1,26 @@
-"""Write a whole output folder or nothing: build it under a hidden temporary name, then rename."""
+"""Output folders that never cost the user a file: one rule for every mode that writes.
+
+See ``data_factory.out_folder`` (the single implementation, also used by ``data export``):
+absent or empty target -> written; a previous run of this tool (marker ``.quantor-run``) ->
+replaced only with ``force`` (``--force``) and only when it holds nothing but that run's files;
+anything else -> one-line ``ConfigError`` (exit 2) before anything is touched.  Outputs are
+built in a hidden temporary folder beside the target and renamed into place: whole or nothing.
+
+Call ``check_target(out, force)`` before a long run, so a refusal costs nothing, then write
+inside ``with atomic_dir(out, force) as tmp:``.
+"""
 
 from __future__ import annotations
 
-import os
-import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from data_factory.out_folder import (
+    MARKER_FORMAT,
+    RUN_MARKER,
+    add_to_marker,
+    atomic_dir,
+    check_target,
+    fresh_default,
+    is_previous_run,
+)
 
-
-@contextmanager
-def atomic_dir(target: Path) -> Iterator[Path]:
-    """Yield a temporary folder beside ``target``; on success it replaces ``target``, on any
-    failure (including Ctrl-C) it is removed and ``target`` is left as it was."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f".{target.name}.tmp{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
-        yield tmp
-        if target.exists():
-            shutil.rmtree(target)
-        tmp.rename(target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+__all__ = ["MARKER_FORMAT", "RUN_MARKER", "add_to_marker", "atomic_dir", "check_target", "fresh_default",
+           "is_previous_run"]

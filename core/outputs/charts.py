@@ -55,20 +55,28 @@ def _local_times(timestamps: pd.Series) -> pd.DatetimeIndex:
     return ts.tz_localize(None)
 
 
+BUY_HOLD_COLUMN = "buy_hold_equity"
+
+
 def equity_figure(equity: pd.DataFrame, title: str = "") -> Figure:
-    """Equity in dollars (top) and drawdown ``E_t / max_{s<=t} E_s - 1`` in percent (bottom)."""
+    """Equity in dollars (top, with buy-and-hold of the underlying beside it when ``equity`` has a
+    ``buy_hold_equity`` column) and the strategy's drawdown ``E_t / max_{s<=t} E_s - 1`` in percent (bottom)."""
     ts = _local_times(equity["timestamp"])
     eq = equity["equity"].to_numpy(float)
     dd = (eq / np.maximum.accumulate(eq) - 1.0) * 100.0
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(WIDTH_IN, 4.2), sharex=True,
                                    gridspec_kw={"height_ratios": [3, 1]})
-    ax1.plot(ts, eq, color=BLUE, lw=1.0)
+    ax1.plot(ts, eq, color=BLUE, lw=1.0, label="strategy")
+    if BUY_HOLD_COLUMN in equity and np.isfinite(equity[BUY_HOLD_COLUMN].to_numpy(float)).any():
+        ax1.plot(ts, equity[BUY_HOLD_COLUMN].to_numpy(float), color=GREY, lw=0.9, alpha=0.9,
+                 label="buy and hold (same cash in the underlying)")
+        ax1.legend(loc="best")
     ax1.set_ylabel("equity ($)")
-    ax1.set_title(title or "Equity")
+    ax1.set_title(title or "Equity", loc="left")
     ax1.grid(alpha=0.3)
     ax1.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
     ax2.fill_between(ts, dd, 0, color=RED, alpha=0.5, lw=0)
-    ax2.set_ylabel("drawdown (%)")
+    ax2.set_ylabel("strategy\ndrawdown (%)")
     ax2.set_xlabel("date (New York)")
     ax2.set_ylim(min(float(dd.min()) * 1.1, -0.5), 0.0)
     ax2.grid(alpha=0.3)
@@ -83,11 +91,11 @@ def equity_chart(equity: pd.DataFrame, path: Path, title: str = "") -> Path:
     return Path(path)
 
 
-def equity_drawdown_png(equity: pd.DataFrame) -> bytes | None:
+def equity_drawdown_png(equity: pd.DataFrame, title: str = "") -> bytes | None:
     """The equity/drawdown figure as PNG bytes; None with fewer than two bars."""
     if len(equity) < 2:
         return None
-    return png_bytes(equity_figure(equity, "Equity (5-minute marks) and drawdown from the running peak"))
+    return png_bytes(equity_figure(equity, title or "Equity at every bar close and drawdown from the running peak"))
 
 
 def monthly_returns_png(table: pd.DataFrame) -> bytes | None:

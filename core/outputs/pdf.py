@@ -33,7 +33,6 @@ from reportlab.platypus import (
     Image,
     KeepTogether,
     LongTable,
-    PageBreak,
     Paragraph,
     Preformatted,
     SimpleDocTemplate,
@@ -43,6 +42,7 @@ from reportlab.platypus import (
 )
 
 from core.outputs import charts
+from core.outputs.atomic import add_to_marker, is_previous_run
 from core.outputs.report_data import (
     VAR_KEY,
     RunFiles,
@@ -62,6 +62,7 @@ from core.outputs.report_data import (
 from core.outputs.report_data import local_times as _local
 
 NO_TRADES = "No trades in this run."
+CATEGORICAL_FACTORS = ("regime_code",)  # factor_attribution names shown per category, never as a mean
 MARGIN = 0.5 * inch
 FRAME_WIDTH = A4[0] - 2 * MARGIN
 MAX_CHART_HEIGHT = 0.8 * (A4[1] - 2 * MARGIN)
@@ -253,16 +254,25 @@ def _factors(run: RunFiles) -> list[Flowable]:
     head = _p("Factor attribution", H1)
     if run.factors is None or run.factors.empty or "delta_f" not in run.factors:
         return [head, _p("Factor attribution is not available in this run (no factor_attribution.csv).")]
+    factors = run.factors[~run.factors["factor"].astype(str).isin(CATEGORICAL_FACTORS)]
     cols = [c for c in ("factor", "mean_win", "mean_lose", "delta_f", "ci_low", "ci_high", "n_win", "n_lose")
-            if c in run.factors]
+            if c in factors]
     rows: list[list[Any]] = [cols]
-    for _, r in run.factors.iterrows():
+    for _, r in factors.iterrows():
         rows.append([r[c] if c == "factor" or isinstance(r[c], str) else f"{r[c]:.4g}" for c in cols])
     note = ("Bars: delta_f (winners' mean minus losers' mean at entry) divided by its CI half-width, so factors in "
-            "different units compare; darker bars have a CI that excludes zero. The table gives raw values.")
-    return [head, _chart(charts.factor_png(run.factors), "No factor has a finite delta_f and confidence interval."),
-            _p(note, SMALL), Spacer(1, 4),
-            _table(rows, [110] + [52] * (len(cols) - 1), font=7)]
+            "different units compare; darker bars have a CI that excludes zero. The table gives raw values. "
+            "The regime at entry is a category, not a magnitude: it is never averaged here; trades, win rate and "
+            "P&L per regime are in the table below.")
+    out: list[Flowable] = [head, _chart(charts.factor_png(factors), "No factor has a finite delta_f and "
+                                        "confidence interval."), _p(note, SMALL), Spacer(1, 4),
+                           _table(rows, [110] + [52] * (len(cols) - 1), font=7)]
+    codes = run.trades.get("entry_regime_code") if not run.trades.empty else None
+    if codes is not None and np.isfinite(codes.to_numpy(float)).any():
+        stats = category_stats(run.trades["pnl"], regime_names(codes))
+        out += [Spacer(1, 6), KeepTogether([_p("Categorical factor: regime at entry, per category", SMALL),
+                                            _stats_table(stats, "regime at entry")])]
+    return out
 
 
 TRADE_COLUMNS = ("id", "entry (NY)", "exit (NY)", "expiry", "qty", "strikes", "credit", "max loss", "exit debit",
@@ -273,7 +283,9 @@ TRADE_WIDTHS = [30, 62, 62, 44, 20, 64, 32, 36, 38, 30, 44, 60]
 def _trades(run: RunFiles) -> list[Flowable]:
     if run.trades.empty:
         return [_p("Trades", H1), _p(NO_TRADES)]
-    t = run.trades
+    t = run.trades.assign(_entry=_local(run.trades["entry_time"])).sort_values(["_entry", "position_id"],
+                                                                               kind="stable")
+    t = t.drop(columns="_entry").reset_index(drop=True)
     entry = _local(t["entry_time"]).dt.strftime("%Y-%m-%d %H:%M")
     exit_ = _local(t["exit_time"]).dt.strftime("%Y-%m-%d %H:%M")
     rows: list[list[Any]] = [list(TRADE_COLUMNS)]
@@ -282,7 +294,8 @@ def _trades(run: RunFiles) -> list[Flowable]:
         rows.append([r.position_id, entry.iloc[i], exit_.iloc[i], r.expiry, r.contracts, strikes, f"{r.credit:.3f}",
                      f"{r.max_loss:.3f}", f"{r.exit_debit:.3f}", f"{r.fees:.2f}", f"{r.pnl:,.2f}", r.exit_reason])
     note = ("Legs: side (+ long, - short), ratio, right and strike of each leg. Credit, max loss and exit debit "
-            "in $ per share; fees and P&L in $ for the whole position. Times in New York.")
+            "in $ per share; fees and P&L in $ for the whole position. In order of entry; times in New York "
+            "(the CSV files hold the same instants in UTC).")
     return [CondPageBreak(2.5 * inch), _p("Trades", H1_FLOW), _p(note, SMALL),
             _table(rows, TRADE_WIDTHS, font=6.5, long=True, left=(0, 1, 2, 3, 5, 11))]
 
@@ -325,20 +338,40 @@ def config_lines(tree: dict[str, Any], indent: int = 0) -> list[str]:
     return lines
 
 
+def resolved_config(run: RunFiles) -> dict[str, Any]:
+    """The saved config with the dates the run actually used in place of unset (default) ones."""
+    tree = json.loads(json.dumps(run.run.get("config", {})))
+    first_last = (run.run.get("data", {}).get("range") or [None, None])[:2]
+    section = tree.get("backtest")
+    if isinstance(section, dict):
+        for key, day in zip(("start", "end"), first_last, strict=True):
+            if section.get(key) is None and day is not None:
+                section[key] = f"{day} (default: resolved from the data)"
+    return tree
+
+
+APPENDIX_ROW_LINES = 12  # lines per table row, so the two-column appendix can break between rows
+
+
 def _appendix(run: RunFiles) -> list[Flowable]:
-    """Config in two columns split at a section boundary (one column when too long for a page)."""
-    lines = config_lines(run.run.get("config", {}))
+    """Config in two columns split at a section boundary, as table rows of a few lines each so it
+    flows over a page break instead of forcing one (no mostly empty page before it)."""
+    lines = config_lines(resolved_config(run))
     starts = [i for i, line in enumerate(lines) if not line.startswith(" ")] + [len(lines)]
     cut = min(starts, key=lambda i: abs(2 * i - len(lines)))
     half = FRAME_WIDTH / 2 - 6
-    cols = [Preformatted("\n".join(part), CODE, maxLineLength=int(half / 4.2), newLineChars="    ")
-            for part in (lines[:cut], lines[cut:])]
-    head = [PageBreak(), _p("Appendix: configuration", H1)]
-    if max(cut, len(lines) - cut) * CODE.leading > 0.85 * (A4[1] - 2 * MARGIN):
-        return [*head, Preformatted("\n".join(lines), CODE, maxLineLength=int(FRAME_WIDTH / 4.2), newLineChars="    ")]
-    table = Table([cols], colWidths=[half + 6, half + 6], hAlign="LEFT")
-    table.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LINEBEFORE", (1, 0), (1, 0), 0.25, colors.grey)]))
-    return [*head, table]
+    left, right = lines[:cut], lines[cut:]
+    n_rows = max(math.ceil(len(left) / APPENDIX_ROW_LINES), math.ceil(len(right) / APPENDIX_ROW_LINES), 1)
+
+    def block(part: list[str], k: int) -> Flowable:
+        chunk = part[k * APPENDIX_ROW_LINES:(k + 1) * APPENDIX_ROW_LINES]
+        return Preformatted("\n".join(chunk), CODE, maxLineLength=int(half / 4.2), newLineChars="    ")
+
+    rows = [[block(left, k), block(right, k)] for k in range(n_rows)]
+    table = Table(rows, colWidths=[half + 6, half + 6], hAlign="LEFT")
+    table.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LINEBEFORE", (1, 0), (1, -1), 0.25, colors.grey),
+                               ("TOPPADDING", (0, 0), (-1, -1), 0), ("BOTTOMPADDING", (0, 0), (-1, -1), 0)]))
+    return [CondPageBreak(1.5 * inch), _p("Appendix: configuration", H1_FLOW), table]
 
 
 SECTIONS = (_identity, _metrics, _equity, _monthly, _pnl, _entry, _exits, _regimes, _greeks, _factors, _trades,
@@ -358,21 +391,41 @@ def report_story(run: RunFiles) -> list[Flowable]:
 
 
 class _ReportDoc(SimpleDocTemplate):
-    """A4 document that puts every section title into the PDF outline."""
+    """A4 document that puts every section title into the PDF outline and records its layout:
+    ``page_fill`` (fraction of the frame height used on each page) and ``orphans`` (section
+    titles whose next flowable landed on a later page)."""
+
+    _pending_title: tuple[Paragraph, int] | None = None
+    page_fill: list[float]
+    orphans: list[str]
 
     def afterFlowable(self, flowable: Flowable) -> None:  # noqa: N802 - reportlab hook name
+        pending = self._pending_title
+        if pending is not None and flowable is not pending[0]:
+            if self.page != pending[1]:
+                self.orphans.append(pending[0].getPlainText())
+            self._pending_title = None
         if isinstance(flowable, Paragraph) and flowable.style.name.startswith(H1.name):
             key = f"s{len(self._outline_keys)}"
             self._outline_keys.append(key)
             self.canv.bookmarkPage(key)
             self.canv.addOutlineEntry(flowable.getPlainText(), key, level=0)
+            self._pending_title = (flowable, self.page)
+
+    def afterPage(self) -> None:  # noqa: N802 - reportlab hook name
+        frame = self.frame
+        usable = frame._height - frame._topPadding - frame._bottomPadding
+        top = frame._y1 + frame._height - frame._topPadding
+        self.page_fill.append(round(min(max((top - frame._y) / usable, 0.0), 1.0), 3))
 
 
 BOTTOM_MARGIN = 0.6 * inch
 
 
-def write_pdf(story: list[Flowable], target: Path, title: str, footer: str) -> Path:
-    """Build ``story`` into ``target`` (A4, outline of H1 titles, invariant bytes) via a temporary file."""
+def write_pdf(story: list[Flowable], target: Path, title: str, footer: str,
+              layout: dict[str, Any] | None = None) -> Path:
+    """Build ``story`` into ``target`` (A4, outline of H1 titles, invariant bytes) via a temporary file;
+    ``layout`` (when given) receives ``page_fill`` and ``orphans`` (see ``_ReportDoc``)."""
     tmp = target.parent / f".{target.name}.tmp{os.getpid()}"
 
     def draw_footer(canvas, doc) -> None:
@@ -384,25 +437,29 @@ def write_pdf(story: list[Flowable], target: Path, title: str, footer: str) -> P
 
     doc = _ReportDoc(str(tmp), pagesize=A4, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN,
                      bottomMargin=BOTTOM_MARGIN, title=title, author="Quantor-MTFuzz", invariant=True)
-    doc._outline_keys = []
+    doc._outline_keys, doc._pending_title, doc.page_fill, doc.orphans = [], None, [], []
     try:
         doc.build(story, onFirstPage=draw_footer, onLaterPages=draw_footer)
         os.replace(tmp, target)
+        if layout is not None:
+            layout.update(page_fill=doc.page_fill, orphans=doc.orphans)
     finally:
         tmp.unlink(missing_ok=True)
     return target
 
 
-def build_report(run_dir: Path | str, out_name: str = "report.pdf") -> Path:
+def build_report(run_dir: Path | str, out_name: str = "report.pdf", layout: dict[str, Any] | None = None) -> Path:
     """Build ``<run_dir>/<out_name>`` from the saved run files; returns its path."""
     run = load_run(run_dir)
     run_id = str(run.run.get("run_id", run.folder.name))
-    return write_pdf(report_story(run), run.folder / out_name, f"Backtest report {run_id}", run_id)
+    return write_pdf(report_story(run), run.folder / out_name, f"Backtest report {run_id}", run_id, layout)
 
 
 
 def run_report_cli(run_dir: str) -> int:
     """``--mode report --run DIR``: validate the folder, rebuild its PDF, print the path."""
     path = build_report(run_dir)
+    if is_previous_run(path.parent):
+        add_to_marker(path.parent, path.name)  # the tool's own file: a later --force may replace it
     print(f"report: {path}")
     return 0

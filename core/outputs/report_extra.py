@@ -23,6 +23,7 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.platypus import Flowable, KeepInFrame, KeepTogether, Spacer, Table, TableStyle
@@ -145,8 +146,9 @@ def tornado_png(rows: Sequence[Mapping[str, Any]]) -> bytes | None:
         for i, name in enumerate(names):
             row = params[name].get(direction, {})
             change = row.get("net_profit_change")
-            if change is None:
-                ax.text(0.0, i + offset, f" {direction}: skipped", va="center", fontsize=6, color=charts.GREY,
+            if change is None:  # skipped, or a run without trades: never drawn as a gain or a loss
+                what = "no trades" if str(row.get("status", "")).startswith("no trades") else "skipped"
+                ax.text(0.0, i + offset, f" {direction}: {what}", va="center", fontsize=6, color=charts.GREY,
                         style="italic")
                 continue
             ax.barh(i + offset, change, 0.38, color=color, label=label)
@@ -211,6 +213,13 @@ def _vix_text(flags: Mapping[str, Any], as_of: str) -> str:
             "historical windows before that are flagged PROXY)")
 
 
+def _new_york(timestamp: Any) -> str:
+    """The payload's UTC timestamp as New York time for the reader ('?' when absent)."""
+    if not timestamp:
+        return "?"
+    return pd.Timestamp(timestamp).tz_convert("America/New_York").strftime("%Y-%m-%d %H:%M New York")
+
+
 PORTFOLIO_KINDS = {"open_positions": "positions the configured backtest holds at the close",
                    "standard_condor": "standard 16-delta iron condor at the close"}
 
@@ -221,7 +230,7 @@ def _identity(payload: Mapping[str, Any]) -> list[Flowable]:
     kind = PORTFOLIO_KINDS.get(port.get("kind"), str(port.get("kind")))
     rows = [
         ("Portfolio", f"{kind} of {port.get('as_of', '?')} ({len(port.get('positions', []))} position(s))"),
-        ("Market at marks", f"{port.get('timestamp', '?')}: spot {fmt_num(port.get('spot'))}, ATM IV "
+        ("Market at marks", f"{_new_york(port.get('timestamp'))}: spot {fmt_num(port.get('spot'))}, ATM IV "
                             f"{fmt_num(port.get('atm_iv'), 4)}, rate {fmt_num(port.get('rate'), 4)}, dividend yield "
                             f"{fmt_num(port.get('dividend_yield'), 4)}"),
         ("Entry value", f"{fmt_usd(port.get('entry_value'))} (minus the credits received); max-loss bound "
@@ -345,9 +354,10 @@ def _sensitivity(payload: Mapping[str, Any]) -> list[Flowable]:
                      fmt_pct(r.get("max_drawdown_pct")), fmt_num(r.get("trades"), 0), fmt_pct(r.get("win_rate")),
                      fmt_usd(r.get("worst_trade"))])
     base: Mapping[str, Any] = next((r for r in sens if r.get("parameter") == "base"), {})
-    note = (f"Each parameter one grid step down and up around the config, all else fixed, on {base.get('start', '?')} "
-            f"to {base.get('end', '?')}; change = net profit minus the base run's. A value the config rejects is "
-            "skipped with its reason.")
+    note = (f"Each parameter one grid step down and up around the config (clamped into its allowed range), all "
+            f"else fixed, on {base.get('start', '?')} to {base.get('end', '?')}; change = net profit minus the base "
+            "run's. A value the config rejects is skipped with its reason; a run without trades is marked so and "
+            "has no change (standing aside is not a gain).")
     chart = _chart(tornado_png(sens), "No sensitivity run completed, so there is no change to chart.")
     return [head, KeepTogether([chart, _p(note, SMALL)]), Spacer(1, 4),
             _span_skipped(_table(rows, SENS_WIDTHS, font=7, left=(0, 1, 2)), skipped, 3)]
@@ -372,8 +382,8 @@ def build_stress_report(stress_dir: Path | str) -> Path:
 # --------------------------------------------------------------------------- benchmark
 
 
-BENCH_HEAD = ["workload", "seconds", "s / 10k\nbars", "bars / s", "x plain", "figure", "target"]
-BENCH_WIDTHS = [150, 42, 44, 48, 36, 123, 80]
+BENCH_HEAD = ["workload", "seconds", "s / 10k\nbars", "bars / s", "x plain", "figure", "target", "met"]
+BENCH_WIDTHS = [146, 40, 42, 44, 36, 113, 70, 32]
 
 
 def benchmark_rows(workloads: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
@@ -381,9 +391,20 @@ def benchmark_rows(workloads: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
     def num(w: Mapping[str, Any], key: str, digits: int) -> str:
         return "" if w.get(key) is None else fmt_num(float(w[key]), digits)
 
+    def met(w: Mapping[str, Any]) -> str:
+        flag = w.get("target_met")
+        return "" if flag is None else "yes" if flag else "MISSED"
+
     return [[_p(str(w.get("workload", "?")), SMALL), num(w, "seconds", 3), num(w, "seconds_per_10k_bars", 4),
              num(w, "bars_per_second", 0), num(w, "ratio_vs_plain", 3), _p(str(w.get("figure", "")), SMALL),
-             _p(str(w.get("target", "")), SMALL)] for w in workloads]
+             _p(str(w.get("target", "")), SMALL), met(w)] for w in workloads]
+
+
+def _missed_in_red(table: Table, workloads: Sequence[Mapping[str, Any]]) -> Table:
+    rows = [i + 1 for i, w in enumerate(workloads) if w.get("target_met") is False]
+    table.setStyle(TableStyle([cmd for r in rows for cmd in (("TEXTCOLOR", (-1, r), (-1, r), colors.red),
+                                                              ("FONT", (-1, r), (-1, r), "Helvetica-Bold", 7))]))
+    return table
 
 
 def load_benchmark(path: Path) -> dict[str, Any]:
@@ -406,12 +427,22 @@ def build_benchmark_report(benchmark_json: Path | str, out_pdf: Path | str | Non
     facts = (f"Python {machine.get('python', '?')} on {machine.get('processor', '?')}; peak memory "
              f"{fmt_num(data.get('peak_memory_mib_after_backtests'), 1)} MiB after the backtests, "
              f"{fmt_num(data.get('peak_memory_mib'), 1)} MiB in all (resident set).")
+    if machine.get("load_average_before") is not None:
+        threads = ", ".join(f"{k} {v}" for k, v in (machine.get("threads") or {}).items() if v is not None)
+        facts += (f" Load average {machine.get('load_average_before')} before, {machine.get('load_average_after')} "
+                  f"after, {machine.get('cpu_count', '?')} CPUs; threads: {threads or 'n/a'}.")
+    if machine.get("busy"):
+        facts += " WARNING: the machine was busy during the run; timings are slower than on an idle machine."
+    missed = data.get("missed_targets") or []
+    if missed:
+        facts += f" MISSED targets: {'; '.join(map(str, missed))}."
     note = ("Backtest workloads run on the same bars and are timed against plain Backtrader (SMA(20) + RSI(14)) in "
             "the same process: the ratio 'x plain' survives a slower machine, absolute seconds do not. 'figure' "
             "gives the throughput of workloads not measured in bars. Targets are the performance budget.")
     chart = _chart(benchmark_png(data["workloads"]), "No backtest workload with a ratio to plain Backtrader.")
     content = [_p("Quantor-MTFuzz benchmark", TITLE), _p(facts), Spacer(1, 4), chart, Spacer(1, 6),
-               _table([BENCH_HEAD, *benchmark_rows(data["workloads"])], BENCH_WIDTHS, font=7, left=(0, 5, 6)),
+               _missed_in_red(_table([BENCH_HEAD, *benchmark_rows(data["workloads"])], BENCH_WIDTHS, font=7,
+                                     left=(0, 5, 6)), data["workloads"]),
                Spacer(1, 4), _p(note, SMALL)]
     frame_height = A4[1] - MARGIN - BOTTOM_MARGIN - 12  # the frame's own padding
     story: list[Flowable] = [KeepInFrame(FRAME_WIDTH, frame_height, content, mode="shrink")]

@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import sys
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -35,7 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.backtest.market import build_market, resolve_range
+from core.backtest.market import build_market, resolve_range, vix_note
 from core.backtest.run import BacktestResult, build_features, load_inputs, run_backtest
 from core.config import AppConfig
 from core.dto import (
@@ -46,7 +48,17 @@ from core.dto import (
     OptionRight,
     Position,
 )
-from core.outputs.backtest import REPO_ROOT, code_revision, config_hash, metrics_of, trades_frame
+from core.outputs.atomic import check_target, fresh_default
+from core.outputs.backtest import (
+    REPO_ROOT,
+    code_revision,
+    config_hash,
+    metrics_of,
+    no_trade_reason,
+    trades_frame,
+    utc_text,
+)
+from core.stress.params import SENSITIVITY_PARAMS, ParamStep, field_limits
 from core.stress.report import _clean, print_report, write_report
 from data_factory.base import ChainSource, MarketSource
 from risk.scenarios import IV_FLOOR, STANDARD_SCENARIOS, OptionBook, revalue
@@ -62,40 +74,6 @@ HISTORICAL_WINDOWS: dict[str, tuple[str, str]] = {
 STANDARD_TARGET_DELTA = 0.16
 SUMMARY_KEYS = ("net_profit", "max_drawdown", "max_drawdown_pct", "trades", "win_rate")
 AS_OF_LOOKBACK_DAYS = 91  # warm run length when --as-of precedes the default range and no --bt-start is given
-
-
-@dataclass(frozen=True, slots=True)
-class ParamStep:
-    """A parameter (dotted config path) and its step: a fixed ``step`` or the neighbours on ``grid``.
-
-    Off the grid's ends the edge spacing is extrapolated one step (``0.10 -> 0.08`` on
-    ``0.10, 0.12, 0.15``); a value the config rejects becomes a skipped row."""
-
-    path: str
-    step: float | None = None
-    grid: tuple[float, ...] = ()
-
-    def neighbours(self, value: float) -> dict[str, float]:
-        if self.step is not None:
-            down, up = value - self.step, value + self.step
-        else:
-            g = sorted(self.grid)
-            below, above = [x for x in g if x < value - 1e-12], [x for x in g if x > value + 1e-12]
-            down = below[-1] if below else value - (g[1] - g[0])
-            up = above[0] if above else value + (g[-1] - g[-2])
-        cast = int if isinstance(value, int) and not isinstance(value, bool) else float
-        return {"down": cast(round(down, 10)), "up": cast(round(up, 10))}
-
-
-SENSITIVITY_PARAMS: tuple[ParamStep, ...] = (
-    ParamStep("exits.profit_pct", step=0.10),
-    ParamStep("exits.loss_multiple", step=0.5),
-    ParamStep("exits.max_hold_days", grid=(10, 14, 21, 30)),
-    ParamStep("strategy.delta_low", grid=(0.10, 0.12, 0.15)),
-    ParamStep("strategy.delta_high", grid=(0.20, 0.25, 0.30)),
-    ParamStep("strategy.wing_min", grid=(5, 10)),
-    ParamStep("strategy.min_credit_ratio", step=0.05),
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,12 +101,12 @@ class StressPortfolio:
             put_w = strikes.get("short_put", math.nan) - strikes.get("long_put", math.nan)
             call_w = strikes.get("long_call", math.nan) - strikes.get("short_call", math.nan)
             rows.append({"position_id": p.position_id, "structure": p.structure.value,
-                         "opened_at": p.opened_at.isoformat(), "expiry": p.front_expiry.isoformat(),
+                         "opened_at": utc_text(p.opened_at), "expiry": p.front_expiry.isoformat(),
                          "contracts": p.qty, **strikes,
                          "put_width": put_w, "call_width": call_w, "credit": p.credit,
                          "max_loss_per_share": p.max_loss,
                          "max_loss_bound": p.max_loss * CONTRACT_MULTIPLIER * p.qty})
-        return {"kind": self.kind, "as_of": self.as_of.isoformat(), "timestamp": self.ts.isoformat(),
+        return {"kind": self.kind, "as_of": self.as_of.isoformat(), "timestamp": utc_text(self.ts),
                 "spot": self.book.spot, "atm_iv": self.book.atm_iv, "rate": self.book.r, "dividend_yield": self.book.q,
                 "entry_value": self.entry_value, "max_loss_bound": self.max_loss_bound, "positions": rows}
 
@@ -165,8 +143,23 @@ def _rates(cfg: AppConfig, chains: ChainSource) -> tuple[float, float]:
     return cfg.data.rate, cfg.data.dividend_yield
 
 
+class StepLog:
+    """One labelled line per stress step on stderr (``window 2/4: Feb 2018``), with the seconds
+    since the start; silent when hidden (``--no-progress``).  Replaces per-run progress bars."""
+
+    def __init__(self, show: bool, stream: Any = None) -> None:
+        self.show, self.stream, self.t0 = show, stream, time.perf_counter()
+
+    def __call__(self, label: str) -> None:
+        if self.show:
+            print(f"[{time.perf_counter() - self.t0:6.1f} s] {label}", file=self.stream or sys.stderr, flush=True)
+
+
+QUIET = StepLog(False)
+
+
 def open_positions_at(cfg: AppConfig, market: MarketSource, as_of: dt.date,
-                      progress: bool = False) -> StressPortfolio | None:
+                      log: StepLog = QUIET) -> StressPortfolio | None:
     """Positions the configured backtest holds at the close of ``as_of`` (None when nothing is open).
 
     ``run_backtest`` ends with ``driver.finish()``, which closes every open position at the
@@ -179,7 +172,8 @@ def open_positions_at(cfg: AppConfig, market: MarketSource, as_of: dt.date,
     if start >= as_of:
         raise ConfigError(f"--as-of {as_of} must be after --bt-start {start}; pass an earlier --bt-start")
     run_cfg = cfg.with_overrides({"backtest.start": start.isoformat(), "backtest.end": as_of.isoformat()})
-    result = run_backtest(run_cfg, market, progress=progress)
+    log(f"portfolio: backtest {start} to {as_of} for the positions open at the close")
+    result = run_backtest(run_cfg, market, progress=False)
     held = [t.position for t in result.driver.broker.closed if t.exit_reason is ExitReason.END_OF_DATA]
     if not held:
         return None
@@ -225,16 +219,20 @@ def _condor_position(cand: Candidate, underlying: str, qty: int, ts: pd.Timestam
 
 
 def stress_portfolio(cfg: AppConfig, market: MarketSource, as_of: dt.date | None,
-                     progress: bool = False) -> StressPortfolio:
+                     log: StepLog = QUIET) -> StressPortfolio:
     """Open positions at ``as_of``, else the standard condor (at ``as_of`` or the range's last session)."""
     info = market.info
     if as_of is not None and not info.first_date < as_of <= info.last_date:
         raise DataError(f"--as-of {as_of} is outside the {info.name} data ({info.first_date} to {info.last_date}); "
                         "pick a date inside that range")
     if as_of is not None:
-        held = open_positions_at(cfg, market, as_of, progress)
-        return held if held is not None else standard_condor(cfg, market, as_of)
+        held = open_positions_at(cfg, market, as_of, log)
+        if held is not None:
+            return held
+        log(f"portfolio: nothing open at the close of {as_of}; standard 16-delta condor instead")
+        return standard_condor(cfg, market, as_of)
     _, end = resolve_range(cfg, market)
+    log(f"portfolio: standard 16-delta condor at the close of {end}")
     return standard_condor(cfg, market, end)
 
 
@@ -269,14 +267,15 @@ def run_summary(result: BacktestResult) -> dict[str, Any]:
 
 
 def historical_replay(cfg: AppConfig, market: MarketSource, windows: Mapping[str, tuple[str, str]],
-                      progress: bool = False) -> list[dict[str, Any]]:
+                      log: StepLog = QUIET) -> list[dict[str, Any]]:
     """One backtest per window (``backtest.start/end`` overridden); a window outside the data is skipped."""
     rows = []
-    for name, (start, end) in windows.items():
+    for k, (name, (start, end)) in enumerate(windows.items(), 1):
+        log(f"window {k}/{len(windows)}: {name} ({start} to {end})")
         run_cfg = cfg.with_overrides({"backtest.start": start, "backtest.end": end, "run.no_plot": True,
                                       "run.progress": False})
         try:
-            rows.append({"window": name, "status": "ok", **run_summary(run_backtest(run_cfg, market, progress))})
+            rows.append({"window": name, "status": "ok", **run_summary(run_backtest(run_cfg, market, False))})
         except DataError as exc:
             rows.append({"window": name, "status": f"skipped: {exc}", "start": start, "end": end})
     return rows
@@ -296,26 +295,51 @@ def _select_params(names: Sequence[str] | None) -> tuple[ParamStep, ...]:
 
 
 def sensitivity_runs(cfg: AppConfig, market: MarketSource, params: Sequence[str] | None = None,
-                progress: bool = False) -> list[dict[str, Any]]:
-    """Base run plus one run per parameter and direction, sharing inputs and features."""
+                     log: StepLog = QUIET) -> list[dict[str, Any]]:
+    """Base run plus one run per parameter and direction, sharing inputs and features.
+
+    A run without trades is marked ``status = "no trades: <top reasons>"`` with no
+    ``net_profit_change``: standing aside is not an improvement, so it is never ranked or
+    plotted as a gain."""
+    chosen = _select_params(params)
+    total, k = 1 + 2 * len(chosen), 1
     inputs = load_inputs(cfg, market)
     features = build_features(cfg, inputs)
-    base = run_summary(run_backtest(cfg, progress=progress, inputs=inputs, features=features))
-    rows = [{"parameter": "base", "direction": "base", "value": None, "base_value": None, "status": "ok", **base}]
-    for p in _select_params(params):
+    log(f"sensitivity 1/{total}: base run")
+    base_result = run_backtest(cfg, progress=False, inputs=inputs, features=features)
+    base = run_summary(base_result)
+    rows = [{"parameter": "base", "direction": "base", "value": None, "base_value": None,
+             "status": _run_status(base_result, base), **base}]
+    for p in chosen:
         section, key = p.path.split(".")
         current = getattr(getattr(cfg, section), key)
-        for direction, value in p.neighbours(current).items():
+        limits = field_limits(p.path)
+        for direction, value in p.neighbours(current, limits).items():
+            k += 1
+            log(f"sensitivity {k}/{total}: {p.path} {direction} {current:g} -> {value:g}")
             row = {"parameter": p.path, "direction": direction, "value": value, "base_value": current}
+            if value == current:
+                rows.append({**row, "status": f"skipped: already at the allowed limit ({limits.text()})"})
+                continue
             try:
                 run_cfg = cfg.with_overrides({p.path: value})
             except ConfigError as exc:
                 rows.append({**row, "status": f"skipped: {exc}"})
                 continue
-            summary = run_summary(run_backtest(run_cfg, progress=progress, inputs=inputs, features=features))
-            change = summary["net_profit"] - base["net_profit"]
-            rows.append({**row, "status": "ok", **summary, "net_profit_change": change})
+            result = run_backtest(run_cfg, progress=False, inputs=inputs, features=features)
+            summary = run_summary(result)
+            status = _run_status(result, summary)
+            change = summary["net_profit"] - base["net_profit"] if status == "ok" and base["trades"] else None
+            rows.append({**row, "status": status, **summary, "net_profit_change": change})
     return rows
+
+
+def _run_status(result: BacktestResult, summary: Mapping[str, Any]) -> str:
+    """``ok``, or ``no trades: ...`` with the most common skip reasons of the run."""
+    if summary.get("trades"):
+        return "ok"
+    why = no_trade_reason([r.to_json() for r in result.driver.recorder.records], result.cfg, top=2)
+    return "no trades: " + why.removeprefix("No trades: ")
 
 
 # ------------------------------------------------------------------------------ outputs
@@ -328,7 +352,7 @@ def _data_flags(market: MarketSource) -> dict[str, Any]:
     info = market.info
     return {"source": info.name, "intraday_synthetic": info.intraday_synthetic,
             "vix_proxy_until": info.vix_proxy_until.isoformat() if info.vix_proxy_until else None,
-            "chains_modelled": info.chains_modelled}
+            "chains_modelled": info.chains_modelled, "vix_note": vix_note(market)}
 
 
 def run_stress(cfg: AppConfig, as_of: str | None = None, out_dir: Path | None = None, progress: bool = False, *,
@@ -339,23 +363,29 @@ def run_stress(cfg: AppConfig, as_of: str | None = None, out_dir: Path | None = 
     ``windows`` defaults to ``HISTORICAL_WINDOWS`` (an empty mapping skips the replay);
     ``sensitivity=False`` skips the sensitivity runs; ``sensitivity_params`` picks parameters."""
     _select_params(sensitivity_params)  # unknown names fail before any work
+    given = out_dir or cfg.run.out
+    if given:
+        check_target(given, cfg.run.force)  # a folder we may not write is refused before the run, not after
+    log = StepLog(progress)
     market = build_market(cfg)
     day = _parse_day(as_of, "--as-of") if as_of is not None else None
-    portfolio = stress_portfolio(cfg, market, day, progress)
+    portfolio = stress_portfolio(cfg, market, day, log)
+    log("scenarios: full revaluation beside the delta-gamma-vega estimate")
     windows = HISTORICAL_WINDOWS if windows is None else windows
-    sens = sensitivity_runs(cfg, market, sensitivity_params, progress) if sensitivity else []
+    sens = sensitivity_runs(cfg, market, sensitivity_params, log) if sensitivity else []
     cfg_json = cfg.to_json_dict()
     payload = _clean({
         "run": {"config_hash": config_hash(cfg_json), "seed": cfg.run.seed, "code_revision": code_revision(),
                 "as_of": as_of, "data": market.info.as_dict(), "config": cfg_json},
         "portfolio": portfolio.describe(),
         "scenarios": scenario_table(portfolio).to_dict("records"),
-        "historical": historical_replay(cfg, market, windows, progress),
+        "historical": historical_replay(cfg, market, windows, log),
         "sensitivity": sens,
         "data_flags": _data_flags(market),
     })
-    target = Path(out_dir or cfg.run.out or default_out_dir(cfg, portfolio.as_of))
-    payload["out_dir"] = str(write_report(payload, target))
+    target = Path(given) if given else fresh_default(default_out_dir(cfg, portfolio.as_of))
+    log(f"report: writing {target}")
+    payload["out_dir"] = str(write_report(payload, target, force=cfg.run.force))
     return payload
 
 
