@@ -318,3 +318,12 @@ def test_equity_png_title_names_structure_period_and_result_beside_buy_and_hold(
     assert equity["buy_hold_equity"].iloc[-1] == pytest.approx(cfg.backtest.cash + base["net_profit"], abs=0.01)
     image = Image.open(folder / "equity.png")
     assert image.size[0] > 800 and np.asarray(image.convert("L"), dtype=float).std() > 5.0
+
+
+def test_truncated_equity_csv_is_one_line_naming_the_row(run_dir, tmp_path) -> None:
+    copy = tmp_path / "truncated"
+    shutil.copytree(run_dir, copy)
+    text = (copy / "equity.csv").read_text().splitlines()
+    (copy / "equity.csv").write_text("\n".join(text[:4] + [text[4].split(",")[0]]) + "\n")
+    with pytest.raises(DataError, match=r"equity.csv: line 5 has no valid timestamp and equity"):
+        run_report_cli(str(copy))

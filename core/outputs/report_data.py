@@ -100,6 +100,17 @@ def _read_csv(path: Path) -> pd.DataFrame:
         raise DataError(f"{path} is not a readable CSV ({exc}): rerun the backtest") from exc
 
 
+def _check_equity(path: Path, equity: pd.DataFrame) -> None:
+    """Every row has a timestamp and a finite equity (a truncated or edited file names its row)."""
+    values = pd.to_numeric(equity["equity"], errors="coerce").to_numpy(dtype=float)
+    stamps = pd.to_datetime(equity["timestamp"], errors="coerce", utc=True)
+    bad = ~np.isfinite(values) | stamps.isna().to_numpy()
+    if len(equity) == 0 or bad.any():
+        line = int(np.argmax(bad)) + 2 if bad.any() else 2  # the header is line 1
+        raise DataError(f"{path}: line {line} has no valid timestamp and equity (truncated or edited file): "
+                        "rerun the backtest")
+
+
 def load_run(run_dir: Path | str) -> RunFiles:
     """Read a run folder; DataError (one line) when the folder or a required file is missing."""
     folder = Path(run_dir)
@@ -115,6 +126,7 @@ def load_run(run_dir: Path | str) -> RunFiles:
     equity = _read_csv(folder / "equity.csv")
     if not {"timestamp", "equity"} <= set(equity.columns):
         raise DataError(f"{folder / 'equity.csv'} lacks the timestamp/equity columns: rerun the backtest")
+    _check_equity(folder / "equity.csv", equity)
     return RunFiles(
         folder=folder, run=_read_json(folder / "run.json"), metrics=_read_json(folder / "metrics.json"),
         baseline=_read_json(optional["baseline_metrics.json"]) if optional["baseline_metrics.json"].is_file() else None,
