@@ -307,6 +307,20 @@ class LiveConfig(_Frozen):
     dry_run: bool = False
 
 
+class PipelineConfig(_Frozen):
+    """``scripts/run_production_pipeline.py`` / ``--mode data pipeline``: download -> validate -> merge ->
+    expand -> describe (``data_factory.pipeline``)."""
+
+    symbols: tuple[str, ...] = Field(("SPY",), min_length=1, description="underlyings to download")
+    start: dt.date | None = Field(None, description="first day; required to run the pipeline")
+    end: dt.date | None = Field(None, description="last day; required to run the pipeline")
+    timeframe: Literal["1Min", "5Min", "15Min"] = Field("5Min", description="intraday bar size downloaded")
+    expand_minutes: Literal[1, 5] = Field(5, description="bar size of the expanded option quotes")
+    out: str = Field("data/pipeline", description="pipeline folder (download layout + merged + expanded)")
+    data_url: str | None = Field(None, description="Alpaca data endpoint override (tests)")
+    dte_max: int = Field(60, ge=0, le=400, description="expiries kept, days")
+
+
 class AppConfig(_Frozen):
     run: RunConfig = Field(default_factory=RunConfig)
     data: DataConfig = Field(default_factory=DataConfig)
@@ -323,6 +337,7 @@ class AppConfig(_Frozen):
     forecaster: ForecasterConfig = Field(default_factory=ForecasterConfig)
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
     live: LiveConfig = Field(default_factory=LiveConfig)
+    pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
 
     def to_json_dict(self) -> dict[str, Any]:
         return json.loads(self.model_dump_json())

@@ -218,7 +218,17 @@ def _mode_arguments(parser: argparse.ArgumentParser) -> None:
                       help="chain, bars: output format {table,csv,json} (default table)")
     data.add_argument("--strikes", default=None, metavar="N|all",
                       help="chain: strikes either side of spot per expiry (default 10 in the table, all in csv/json)")
-    data.add_argument("--start", metavar="DATE", help="bars, export, train: first day")
+    data.add_argument("--options", dest="options", metavar="EOD_FILE", nargs="?", const=True,
+                      help="expand: end-of-day option chain file (CSV/Parquet) to expand to intraday quotes; "
+                           "download: also fetch option contracts and option bars")
+    data.add_argument("--source", dest="dl_source", choices=["alpaca"], help="download: where from")
+    data.add_argument("--symbols", metavar="SPY[,QQQ]", help="download: underlyings, comma-separated")
+    data.add_argument("--timeframe", metavar="TF", choices=["1Min", "5Min", "15Min", "1Day"],
+                      help="download: bar size")
+    data.add_argument("--data-url", dest="data_url", metavar="URL",
+                      help="download, live: Alpaca data endpoint override (tests: http://127.0.0.1:PORT)")
+    data.add_argument("--spot", dest="spot", metavar="INTRADAY_FILE", help="expand: intraday spot bars (1 or 5 min)")
+    data.add_argument("--start", metavar="DATE", help="bars, export, expand, train: first day")
     data.add_argument("--end", metavar="DATE", help="bars, export, train: last day")
     other = parser.add_argument_group("--mode report / stress / train")
     other.add_argument("--run", dest="run_dir", metavar="DIR", help="report: run folder to rebuild")
@@ -282,6 +292,9 @@ MODE_OPTIONS: tuple[tuple[str, str, tuple[str, ...], Any], ...] = (
     ("fmt", "--format", ("data",), "table"), ("start", "--start", ("data", "train"), None),
     ("end", "--end", ("data", "train"), None), ("run_dir", "--run", ("report",), None),
     ("as_of", "--as-of", ("stress",), None), ("strikes", "--strikes", ("data",), None),
+    ("options", "--options", ("data",), None), ("spot", "--spot", ("data",), None),
+    ("dl_source", "--source", ("data",), None), ("symbols", "--symbols", ("data",), None),
+    ("timeframe", "--timeframe", ("data",), None),
     ("epochs", "--epochs", ("train",), None),
     ("device", "--device", ("train",), "auto"), ("resume", "--resume", ("train",), False),
     ("lookback", "--lookback", ("train",), None),
@@ -295,7 +308,7 @@ def check_command(ns: argparse.Namespace) -> None:
 
     if ns.command is not None and ns.mode != "data":
         raise UsageError(f"unexpected argument {ns.command!r}: a command word is only for --mode data "
-                         "(describe, chain, bars, export) (see --help)")
+                         "(describe, chain, bars, export, expand, download, pipeline) (see --help)")
     for dest, flag, modes, default in MODE_OPTIONS:
         value = getattr(ns, dest, default)
         if value != default and ns.mode not in modes:
@@ -305,7 +318,8 @@ def check_command(ns: argparse.Namespace) -> None:
     if ns.mode == "data" and ns.command not in (None, *DATA_COMMANDS):
         close = difflib.get_close_matches(str(ns.command), DATA_COMMANDS, n=1, cutoff=0.5)
         hint = f"; did you mean {close[0]}?" if close else ""
-        raise ConfigError(f"--mode data {ns.command!r}: choose describe, chain, bars or export{hint}")
+        raise ConfigError(f"--mode data {ns.command!r}: choose describe, chain, bars, export, expand, download or "
+                          f"pipeline{hint}")
 
 
 def check_model(cfg: AppConfig, ns: argparse.Namespace) -> None:
@@ -426,7 +440,7 @@ MODES: dict[str, Callable[[AppConfig, argparse.Namespace], int]] = {
 }
 
 
-DATA_COMMANDS = ["describe", "chain", "bars", "export"]
+DATA_COMMANDS = ["describe", "chain", "bars", "export", "expand", "download", "pipeline"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -50,6 +50,7 @@ from core.dto import DataError
 from data_factory.bars import daily_from_intraday, resample_bars
 from data_factory.base import BAR_COLUMNS, DEFAULTS, SourceInfo
 from data_factory.calendar import session_bounds
+from data_factory.expand_meta import is_expanded
 from data_factory.validation import (
     check_underlying,
     no_quote_mask,
@@ -143,10 +144,15 @@ class FilesMarket:
         if not self.is_daily and not self.bar_minutes:
             raise DataError(f"{self.spot_path.name}: cannot infer the bar length (one bar per day?); pass bar_minutes")
         days = local.tz_localize(None).normalize()
+        expanded = self.options_path is not None and is_expanded(self.options_path)
+        notes = self._notes()
+        if expanded:
+            notes = (*notes, f"options: {self.options_path.name} holds MODELLED intraday quotes expanded from "  # type: ignore[union-attr]
+                     "end-of-day snapshots (data expand), not observed ones")
         self.info = SourceInfo(
             name="files", underlying=underlying, first_date=days.min().date(), last_date=days.max().date(),
             intraday_synthetic=False, vix_proxy_until=None if self.vix_path else days.max().date(),
-            chains_modelled=False, notes=self._notes())
+            chains_modelled=expanded, notes=notes)
         self._chain_cache: dict[tuple[dt.date, dt.date], pd.DataFrame] = {}
         self.dropped_quotes = 0  # chain rows without a market (bid and ask empty or 0), noted in ``info.notes``
         self._dropped_rows: set[int] = set()

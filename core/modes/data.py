@@ -45,7 +45,7 @@ DROP_ORDER = ("underlying_price", "open_interest", "volume", "gamma", "vega", "t
 DEFAULT_STRIKES = 10
 _DIGITS = {"strike": 2, "bid": 2, "ask": 2, "mid": 3, "implied_volatility": 4, "delta": 4, "gamma": 5, "theta": 4,
            "vega": 4, "underlying_price": 2, "open": 2, "high": 2, "low": 2, "close": 2}
-DATA_COMMANDS = ("describe", "chain", "bars", "export")
+DATA_COMMANDS = ("describe", "chain", "bars", "export", "expand", "download", "pipeline")
 
 
 def _day(value: dt.date | str, option: str = "--date") -> dt.date:
@@ -337,7 +337,19 @@ def run_data_command(cfg: Any, ns: argparse.Namespace, build_market: Callable[[]
     """
     command = ns.command or "describe"
     if command not in DATA_COMMANDS:
-        raise ConfigError(f"--mode data {command!r}: choose describe, chain, bars or export")
+        raise ConfigError(f"--mode data {command!r}: choose describe, chain, bars, export, expand, download or "
+                          "pipeline")
+    if command == "pipeline":
+        from core.modes.pipeline import PipelineSettings, run_pipeline
+
+        print(run_pipeline(PipelineSettings.from_config(cfg), progress=bool(cfg.run.progress)), end="")
+        return 0
+    if command == "download":
+        print(download(cfg, ns).summary())
+        return 0
+    if command == "expand":
+        print(expand(cfg, ns).summary())
+        return 0
     force = bool(_flag(ns, "force", False) or getattr(cfg.run, "force", False))
     if command == "export":
         if not (ns.start and ns.end and cfg.run.out):
@@ -359,3 +371,55 @@ def run_data_command(cfg: Any, ns: argparse.Namespace, build_market: Callable[[]
         text = f"exported to {export(market, ns.start, ns.end, cfg.run.out, force=force)}"
     print(text)
     return 0
+
+
+def expand(cfg: Any, ns: argparse.Namespace) -> Any:
+    """``--mode data expand --options EOD_FILE --spot INTRADAY_FILE --tf 1|5 --out DIR [--start D --end D]``:
+    modelled intraday quotes from end-of-day snapshots and real intraday spot (``data_factory.expand``)."""
+    from data_factory.expand import expand_chains
+    from data_factory.vendor import FilesMarket
+
+    options = _flag(ns, "options", None) or cfg.data.options_data
+    spot = _flag(ns, "spot", None) or cfg.data.spot_data
+    if not (isinstance(options, str) and spot and cfg.run.out):
+        raise ConfigError("--mode data expand needs --options EOD_FILE --spot INTRADAY_FILE --out DIR")
+    tf = str(_flag(ns, "tf", "5"))
+    if tf not in ("1", "5"):
+        raise ConfigError(f"--tf {tf!r}: expand writes 1- or 5-minute quotes; use --tf 1 or --tf 5")
+    force = bool(_flag(ns, "force", False) or getattr(cfg.run, "force", False))
+    check_target(cfg.run.out, force)  # refuse before any work
+    market = FilesMarket(spot, options, cfg.strategy.underlying, rate=cfg.data.rate, div_yield=cfg.data.dividend_yield)
+    if market.is_daily:
+        raise ConfigError(f"--spot {spot}: holds daily bars; expand needs intraday spot bars (1 or 5 minutes)")
+    start = _date(_flag(ns, "start", None), "--start") or market.info.first_date
+    end = _date(_flag(ns, "end", None), "--end") or market.info.last_date
+    if start > end:
+        raise ConfigError(f"--start {start} is after --end {end}")
+    bars = market.intraday_bars(start, end, int(tf))
+    chain = market._chain_rows(start - dt.timedelta(days=10), end)  # the snapshot before the first session too
+    return expand_chains(chain, bars, cfg.run.out, cfg.strategy.underlying, cfg.data.rate, cfg.data.dividend_yield,
+                         dte_max=cfg.strategy.dte_max if _flag(ns, "dte_given", False) else 60, force=force)
+
+
+def _date(value: Any, flag: str) -> Any:
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise ConfigError(f"{flag} {value!r}: not a date; use YYYY-MM-DD") from None
+
+
+def download(cfg: Any, ns: argparse.Namespace) -> Any:
+    """``--mode data download --source alpaca --symbols SPY[,QQQ] --start D --end D --timeframe TF --out DIR
+    [--options]`` (``data_factory.alpaca_download``)."""
+    from data_factory.alpaca_download import download as fetch
+
+    if _flag(ns, "dl_source", None) != "alpaca":
+        raise ConfigError("--mode data download needs --source alpaca")
+    symbols = [s.strip().upper() for s in str(_flag(ns, "symbols", "") or "").split(",") if s.strip()]
+    start, end = _date(_flag(ns, "start", None), "--start"), _date(_flag(ns, "end", None), "--end")
+    if not (symbols and start and end and cfg.run.out and _flag(ns, "timeframe", None)):
+        raise ConfigError("--mode data download needs --symbols S --start D --end D --timeframe TF --out DIR")
+    return fetch(symbols, start, end, str(ns.timeframe), cfg.run.out, options=_flag(ns, "options", None) is True,
+                 url=_flag(ns, "data_url", None), progress=bool(cfg.run.progress))
