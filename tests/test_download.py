@@ -69,7 +69,7 @@ class FakeData:
         q = request.query
         day = pd.Timestamp(q["start"]).tz_convert("America/New_York").date()
         rows, token = self._page(self._minute_bars(day, day.toordinal()), q.get("page_token"))
-        bars = [{k: v for k, v in r.items() if k != "vw"} for r in rows] if self.break_field else rows
+        bars = [{k: v for k, v in r.items() if k != "c"} for r in rows] if self.break_field else rows
         return web.json_response({"bars": {q["symbols"]: bars}, "next_page_token": token})
 
     async def contracts(self, request: web.Request) -> web.Response:
@@ -219,7 +219,10 @@ def test_faults_end_in_one_line_and_nothing_trusted(fake: tuple[FakeData, str], 
         download(["SPY"], DAYS[0], DAYS[0], "5Min", tmp_path / "d", url=url, progress=False, fetcher=_quick([]))
     assert not (tmp_path / "d" / "stocks" / "underlying=SPY" / f"date={DAYS[0]}" / COMPLETE).exists()
     state.fail_500 = 0
-    state.break_field = False
+    state.break_field = True  # the API changes its schema: a bar without its close
+    with pytest.raises(DataError, match=r"alpaca bars lack field\(s\) \['c'\]; the API changed\?"):
+        download(["SPY"], DAYS[0], DAYS[0], "5Min", tmp_path / "d", url=url, progress=False, fetcher=_quick([]))
+    assert not list((tmp_path / "d").rglob(COMPLETE)) and not list((tmp_path / "d").rglob("*.parquet"))
     rc = main(["--mode", "data", "download", "--source", "alpaca", "--symbols", "SPY", "--start", "2024-03-04",
                "--end", "2024-03-04", "--timeframe", "5Min", "--data-url", "http://127.0.0.1:9", "--out",
                str(tmp_path / "e"), "--no-progress"])
