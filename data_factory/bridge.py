@@ -28,13 +28,15 @@ For a session with open O, high H, low L, close C, volume V and n one-minute bar
    τ = (k - ½)/n, times log-normal noise ``exp(0.3z - 0.045)``; integer shares by
    largest-remainder rounding so the bars sum exactly to V (V rounded to whole shares first).
 7. **VIX.**  ``ln VIX(j) = ln VIX_prev + β·(s(j) − ln P) + η(j)`` with ``s`` the spot path, P
-   the previous close, ``β = −8.0`` (log-VIX elasticity to the index; the 2014–2018 daily
-   regression slope, R² 0.67) and ``η`` a Brownian bridge that starts at 0 at the previous
+   the previous close, ``β = −8.0 · min(1, 25 / VIX_prev)`` (log-VIX elasticity to the index;
+   −8 is the 2014–2018 daily regression slope, R² 0.67; at high levels VIX moves less in
+   percent, so the elasticity falls with the level) and ``η`` a Brownian bridge that starts at 0 at the previous
    close, runs ``n/4`` minutes of overnight variance before the open, and ends at the residual
    that makes minute n equal the real VIX close.  Its step is
    ``|β|·σ_m·sqrt(1/ρ² − 1)`` with ``ρ = −0.72``, so 5-minute log changes of VIX and spot
-   correlate like the daily ones do (not deterministically).  The VIX path is clipped to
-   [5, 150] and its last minute is the real close exactly.
+   correlate like the daily ones do (not deterministically).  The path stays within
+   [min(prev, close) / 1.35, max(prev, close) × 1.35] and [5, 150] (no made-up spike far beyond
+   both closes), and its last minute is the real close exactly.
 
 Randomness: each session draws from its own ``numpy`` Generator seeded by
 ``(seed, date.toordinal())`` with a fixed block size, so a day's path does not depend on the
@@ -57,7 +59,9 @@ MAX_SESSION_MINUTES = 390  # longest NYSE session (09:30-16:00); fixes the per-d
 _NOISE_ROWS = 5  # path increments, high wiggle, low wiggle, volume noise, VIX residual increments
 _CHUNK_DAYS = 128
 K_VAR = 1.0  # session variance / Parkinson variance (see the module doc)
-VIX_BETA = -8.0  # d ln VIX / d ln S
+VIX_BETA = -8.0  # d ln VIX / d ln S at VIX <= VIX_BETA_LEVEL
+VIX_BETA_LEVEL = 25.0  # above it the elasticity is VIX_BETA * 25 / VIX (a VIX of 75 moves less in % than one of 15)
+VIX_BAND = 1.35  # the path stays within [min(prev, close) / 1.35, max(prev, close) x 1.35]
 VIX_RHO = -0.72  # correlation of VIX and spot log changes
 VIX_OVERNIGHT = 0.25  # overnight residual variance, in sessions
 VIX_BOUNDS = (5.0, 150.0)
@@ -227,9 +231,10 @@ def minute_vix(daily: pd.DataFrame, vix_close: np.ndarray, seed: int) -> pd.Seri
     v_prev = np.log(np.r_[vix_close[:1], vix_close[:-1]])
     v_close = np.log(vix_close)
     s = np.log(x)
-    lever = VIX_BETA * (s - np.log(prev_close)[:, None])
+    beta = VIX_BETA * np.minimum(1.0, VIX_BETA_LEVEL / np.exp(v_prev))  # log elasticity falls at high VIX
+    lever = beta[:, None] * (s - np.log(prev_close)[:, None])
     residual = v_close - v_prev - lever[np.arange(len(n)), n]
-    step = abs(VIX_BETA) * sigma_m * np.sqrt(1.0 / VIX_RHO**2 - 1.0)
+    step = np.abs(beta) * sigma_m * np.sqrt(1.0 / VIX_RHO**2 - 1.0)
     # eta: 0 at the previous close, an overnight step of variance VIX_OVERNIGHT * n * step^2, then the
     # session's minutes; pinned at ``residual`` at minute n
     overnight = np.sqrt(VIX_OVERNIGHT * n) * step * normals[:, 4, -1]
@@ -240,7 +245,9 @@ def minute_vix(daily: pd.DataFrame, vix_close: np.ndarray, seed: int) -> pd.Seri
     frac = total / (VIX_OVERNIGHT * n + n)[:, None]
     w_end = np.take_along_axis(walk, n[:, None], axis=1)
     eta = walk - frac * w_end + frac * residual[:, None]
-    path = np.clip(np.exp(v_prev[:, None] + lever + eta), *VIX_BOUNDS)
+    lo = np.minimum(v_prev, v_close)[:, None] - np.log(VIX_BAND)
+    hi = np.maximum(v_prev, v_close)[:, None] + np.log(VIX_BAND)
+    path = np.clip(np.exp(np.clip(v_prev[:, None] + lever + eta, lo, hi)), *VIX_BOUNDS)
     path[np.arange(len(n)), n] = vix_close
     valid = (j >= 1) & (j <= n[:, None])
     return pd.Series(path[valid], index=_index(labels), name="vix")

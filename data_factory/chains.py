@@ -19,8 +19,10 @@ At a timestamp ``t`` (tz-aware, America/New_York):
   ``w = (vix_t / 16)^1.5 * (1 + 0.15 |ln(S_t / S_ref)| / (atm_ref / sqrt(252)))``: spreads widen
   with the vol level and with the day's move in daily standard deviations (see README, "Market
   model", for the reference), then
-  ``bid = floor_cent(mid - spread/2)`` (never below 0) and ``ask = ceil_cent(mid + spread/2)``;
-  SPY quotes in $0.01 at every price (penny programme), so the quoted width is >= $0.01.
+  ``bid = round_cent(mid - spread/2)`` (never below 0) and ``ask = round_cent(mid + spread/2)``,
+  at least one cent apart: SPY quotes on a $0.01 grid at every price (penny programme), so a
+  quote sits on the nearest cents to the modelled one (up to half a cent narrower or wider on
+  each side) and is never less than $0.01 wide.
 * Volume and open interest are daily figures, deterministic in moneyness and DTE (see
   ``_liquidity``) times log-normal noise from a Generator seeded by (seed, date, expiry).
 
@@ -82,16 +84,8 @@ def _ordinals(naive: pd.DatetimeIndex) -> np.ndarray:
     return naive.normalize().as_unit("ns").asi8 // 86_400_000_000_000 + _EPOCH_ORDINAL
 
 
-def _floor_cent(x: np.ndarray) -> np.ndarray:
-    return np.floor(np.round(x * 100.0, 6)) / 100.0
-
-
 def _round_cent(x: np.ndarray) -> np.ndarray:
     return np.round(np.round(x * 100.0, 6)) / 100.0
-
-
-def _ceil_cent(x: np.ndarray) -> np.ndarray:
-    return np.ceil(np.round(x * 100.0, 6)) / 100.0
 
 
 def quote_bid_ask(mid: np.ndarray, z: np.ndarray, tau: np.ndarray, widen: ArrayLike = 1.0
@@ -227,7 +221,7 @@ class ModelChainSource:
         return self._state(ts).spot
 
     def vix_at(self, ts: pd.Timestamp) -> float:
-        """Causal VIX ``VIX_prev_close * (S_t / S_prev_close)^(-4.5)`` (see module docstring)."""
+        """VIX at ``ts``: the intraday path's as-of value, or the causal formula (see module docstring)."""
         return self._state(ts).vix
 
     def _expiry_close_ns(self, day_number: int) -> int:

@@ -269,8 +269,16 @@ class EmbeddedMarket:
         """VIX at each bar close of ``intraday_bars(start, end, minutes)``: the bridge's joint path,
         ending every session at the day's VIX close (real, or the causal proxy)."""
         daily = self.daily_bars(start, end)
+        full = _modelled_daily(self.underlying, self.seed)
+        pos = int(full.index.get_indexer([daily.index[0]])[0]) if len(daily) else 0
+        if pos > 0:  # the first day starts from the session before's VIX close and spot close, never its own
+            daily = full.iloc[pos - 1: pos + len(daily)]
         vix = self.vix().reindex(daily.index)["vix"].to_numpy()
-        return bridge_vix(daily, vix, self.seed, minutes)
+        path = bridge_vix(daily, vix, self.seed, minutes)
+        if pos > 0:
+            first = pd.Timestamp(daily.index[1]).tz_localize("America/New_York")
+            path = path[path.index >= first]
+        return path
 
     def chains(self, bars: pd.DataFrame) -> ChainSource:
         """Modelled option chains whose spot is ``bars['close']`` and whose ATM level follows the

@@ -13,16 +13,16 @@ Detection rule (``detect_stale_opens``), first row never flagged (it has no prev
 1. **open = previous close**: ``|open − prev_close| <= tol · prev_close`` (``tol`` = 1e-6, far
    below the 0.01 index-point grid).  A genuine open exactly at the previous close is too rare
    to matter (0–0.4% of days in 2014–2018).
-2. **open pinned to the high or low by the vendor**: ``open`` equals ``high`` or ``low``
-   (same tolerance) **and** the session lies in a *pinned era*: the share of open-at-extreme
-   days over the trailing ``era_window`` = 126 sessions (about six months) ending at the day is
-   at least ``pinned_rate`` = 0.20 (needs 20 sessions; before that no era is declared).  A
-   single open at the high cannot be told from a genuine one; the era can: genuine opens put
-   8–11% of days at an extreme (2017–2018 in this file), vendor-stretched ones 27–46% per
-   quarter (1999–2016).  Inside a pinned era every open at an extreme is flagged, because
-   about two in three of them are artefacts and none carries a trustworthy gap.  The rule
-   switches off at 2016-12-28 on this file, and it is causal: the flag at day D reads rows up
-   to D only.
+2. **a pinned era**: the share of open-at-the-high-or-low days over the trailing
+   ``era_window`` = 126 sessions (about six months) *ending the session before* is at least
+   ``pinned_rate`` = 0.20 (needs 20 sessions; before that no era is declared).  Inside such an
+   era every open is flagged, whether or not it ends at the day's extreme: the day's own high
+   and low are known only at the close, and the flag acts from 09:30 (it switches the gap
+   gate off), so it must not read them.  A single open at the high cannot be told from a
+   genuine one; the era can: genuine opens put 8–11% of days at an extreme (2017–2018 in this
+   file), vendor-stretched ones 27–46% per quarter (1999–2016), and inside such an era no open
+   carries a trustworthy gap.  The flag at day D reads the vendor's open of D (known at
+   09:30) and rows before D only.
 
 Model (``model_stale_opens``): the flagged open is replaced by a modelled overnight gap
 
@@ -82,7 +82,7 @@ def _rules(daily: pd.DataFrame, tol: float = TOLERANCE, era_window: int = ERA_WI
     at_prev = _near(o, prev, tol)
     at_extreme = _near(o, h, tol) | _near(o, lo, tol)
     rate = pd.Series(at_extreme.astype(float)).rolling(era_window, min_periods=ERA_MIN_SESSIONS).mean()
-    era = (rate >= pinned_rate).to_numpy()
+    era = (rate >= pinned_rate).shift(1, fill_value=False).to_numpy(dtype=bool)  # decided from rows < D
     return at_prev, at_extreme, era
 
 
@@ -92,23 +92,23 @@ def detect_stale_opens(daily: pd.DataFrame, tol: float = TOLERANCE, era_window: 
 
     See the module docstring for the rule; the flag at row D reads rows ``<= D`` only.
     """
-    at_prev, at_extreme, era = _rules(daily, tol, era_window, pinned_rate)
-    return np.asarray(at_prev | (at_extreme & era), dtype=bool)
+    at_prev, _at_extreme, era = _rules(daily, tol, era_window, pinned_rate)
+    return np.asarray(at_prev | era, dtype=bool)
 
 
 def stale_open_counts(daily: pd.DataFrame) -> dict[str, int]:
     """How many rows each rule flags, for ``data describe``.
 
     On a vendor frame (no ``open_modelled`` column): ``days``, ``open_eq_prev_close``,
-    ``open_pinned_high_low`` (at an extreme inside a pinned era), ``flagged`` (either rule; a
-    row can match both).  On a frame from ``model_stale_opens`` the opens are no longer the
+    ``open_pinned_high_low`` (inside a pinned era and not already open = previous close),
+    ``flagged`` (either rule).  On a frame from ``model_stale_opens`` the opens are no longer the
     vendor's, so only ``days`` and ``modelled`` (rows with ``open_modelled``) are reported.
     """
     if "open_modelled" in daily.columns:
         return {"days": len(daily), "modelled": int(np.asarray(daily["open_modelled"], dtype=bool).sum())}
-    at_prev, at_extreme, era = _rules(daily)
+    at_prev, _at_extreme, era = _rules(daily)
     return {"days": len(daily), "open_eq_prev_close": int(at_prev.sum()),
-            "open_pinned_high_low": int((at_extreme & era).sum()), "flagged": int((at_prev | (at_extreme & era)).sum())}
+            "open_pinned_high_low": int((era & ~at_prev).sum()), "flagged": int((at_prev | era).sum())}
 
 
 def describe_line(daily: pd.DataFrame) -> str:
@@ -119,7 +119,7 @@ def describe_line(daily: pd.DataFrame) -> str:
         return (f"stale opens: {n['modelled']} of {days} days have a modelled open "
                 f"({n['modelled'] / max(days, 1):.1%}); gap features and the gap gate are off on those days")
     return (f"stale opens: {n['flagged']} of {days} days ({n['flagged'] / max(days, 1):.1%}): "
-            f"{n['open_eq_prev_close']} open = previous close, {n['open_pinned_high_low']} pinned to the high/low")
+            f"{n['open_eq_prev_close']} open = previous close, {n['open_pinned_high_low']} more in a pinned-open era")
 
 
 def _gap_scale(close: np.ndarray, phi: float, window: int) -> np.ndarray:

@@ -118,6 +118,8 @@ def parse_times(values: pd.Series | pd.Index, aware: bool | None = None) -> pd.S
     zone = has_zone(text)
     if aware is None:
         aware = bool(zone.any())
+    breaks = np.asarray(zone != aware, dtype=bool)
+    text = text.mask(breaks)  # values that break the file's convention parse to NaT (the validator names them)
     out = pd.to_datetime(text, errors="coerce", format="ISO8601", utc=aware)
     retry = (out.isna() & text.str.contains(_DATE_LIKE, regex=True).fillna(False)).to_numpy(dtype=bool)
     if retry.any():  # non-ISO dates (01/02/2018 09:35): parsed value by value, only where ISO failed

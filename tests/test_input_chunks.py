@@ -206,3 +206,19 @@ def test_vix_spikes_are_not_bad_ticks(tmp_path: Path) -> None:
                   "vix": [13.47, 17.31, 37.32, 29.98, 27.73]}).to_csv(tmp_path / "vix.csv", index=False)
     vix = FilesMarket(tmp_path / "bars.csv", vix_path=tmp_path / "vix.csv").vix()
     assert vix["vix"].max() == 37.32
+
+
+def test_a_zone_style_change_after_the_head_rows_names_its_line(tmp_path: Path) -> None:
+    """Naive New York times for more than the head rows, then offsets: one line naming the first offset row."""
+    from data_factory.calendar import bar_close_times, sessions
+
+    t = pd.DatetimeIndex(np.concatenate([bar_close_times(d, 5).tz_localize(None).to_numpy()
+                                         for d in sessions("2018-03-01", "2018-04-13")]))[:1100]
+    stamps = [x.isoformat() for x in t[:1050]] + [x.tz_localize("America/New_York").isoformat() for x in t[1050:]]
+    n = len(stamps)
+    frame = pd.DataFrame({"ts": stamps, "open": 100.0, "high": 100.5, "low": 99.5, "close": 100.0,
+                          "volume": np.arange(n) + 1})
+    path = tmp_path / "mixed.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(DataError, match=rf"mixed.csv: line {1050 + 2}, column 'ts'"):
+        FilesMarket(path).validate_all()

@@ -71,6 +71,19 @@ def test_a_day_does_not_depend_on_the_range_requested(market: EmbeddedMarket) ->
     pd.testing.assert_series_equal(va, vb.loc[: va.index[-1]])
 
 
+def test_the_first_day_of_a_range_starts_from_the_session_before(market: EmbeddedMarket) -> None:
+    """Truncation at the start: the VIX path of a day is the same whatever day the range starts on."""
+    a = market.intraday_vix("2018-02-05", "2018-02-06", 5)
+    b = market.intraday_vix("2018-02-01", "2018-02-06", 5)
+    pd.testing.assert_series_equal(a, b.loc[a.index])
+
+
+def test_vix_path_stays_near_its_closes_on_2008_days(market: EmbeddedMarket) -> None:
+    path = market.intraday_vix("2008-10-27", "2008-10-28", 5).loc["2008-10-28"]
+    vix = market.vix("2008-10-27", "2008-10-28")["vix"]
+    assert path.max() <= 1.35 * vix.max() + 1e-9 and path.min() >= vix.min() / 1.35 - 1e-9
+
+
 def test_chain_follows_the_bridge_vix(market: EmbeddedMarket) -> None:
     bars = market.intraday_bars("2018-02-02", "2018-02-06", 5)
     source = market.chains(bars)

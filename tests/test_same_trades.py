@@ -1,7 +1,10 @@
-"""Same trades after the decision-core redesign: positions recorded before it (tests/goldens/*.json)
-open and close at the same times and prices with the same P&L to the cent; and a second
-structure (a put credit spread: only its spec and the selection rule ``strategy.structure``)
-runs end to end through the unchanged engine, broker and outputs."""
+"""Same trades, pinned: positions of three runs (tests/goldens/*.json) open and close at the same
+times and prices with the same P&L to the cent.  Recorded before the decision-core redesign (issue
+10, identical after it) and re-recorded deliberately when the market model changed (issue 11:
+joint spot/VIX bridge, IV following the intraday VIX, widening spreads, causal VIX proxy, modelled
+stale opens, calibrated CRASH_MODE).  A second structure (a put credit spread: only its spec and
+the selection rule ``strategy.structure``) runs end to end through the unchanged engine, broker
+and outputs."""
 
 from __future__ import annotations
 
@@ -35,7 +38,7 @@ def _rows(res) -> list[dict]:
 
 
 @pytest.mark.parametrize("name", ["default", "mtf_fuzzy_dynamic", "hedge"])
-def test_positions_equal_the_pre_redesign_goldens(name):
+def test_positions_equal_the_goldens(name):
     golden = json.loads((GOLDENS / f"{name}.json").read_text())
     cli = {"backtest.start": golden["range"][0], "backtest.end": golden["range"][1], "run.progress": False,
            "run.no_plot": True}

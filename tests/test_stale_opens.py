@@ -44,15 +44,17 @@ def test_open_equal_to_previous_close_is_flagged_first_row_never():
     assert not detect_stale_opens(nudged).any()
 
 
-def test_open_at_low_is_flagged_only_inside_a_pinned_era():
+def test_every_open_inside_a_pinned_era_is_flagged_from_earlier_rows_only():
     pinned = _walk(200, 2, at_extreme_every=3)  # a third of opens at the low: vendor-stretched ranges
     genuine = _walk(200, 2, at_extreme_every=20)  # 5%: opens that really were the low
-    at_low = np.isclose(pinned["open"], pinned["low"], rtol=1e-9)
     flags = detect_stale_opens(pinned)
-    assert flags[at_low & (np.arange(200) >= 40)].all()  # once the era is established
-    assert not flags[~at_low].any()
+    assert flags[40:].all()  # once the era is established every open is unusable, at the low or not
     assert not detect_stale_opens(genuine).any()
-    assert not flags[:19].any()  # fewer than 20 sessions: no era is declared
+    assert not flags[:20].any()  # fewer than 20 earlier sessions: no era is declared
+    # causal: the flag of day D does not read D's high or low (known only at the close)
+    moved = pinned.copy()
+    moved.loc[moved.index[100], ["high", "low"]] = [moved["open"].iloc[100] * 1.05, moved["open"].iloc[100] * 0.95]
+    assert detect_stale_opens(moved)[100] == flags[100]
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +105,7 @@ def test_flag_frequencies_per_era_on_the_embedded_file(spy_daily):
     flags = pd.Series(detect_stale_opens(spy_daily), index=spy_daily.index)
     by_year = flags.groupby(flags.index.year).mean()
     assert flags.loc["1999-02-01":"2005-12-31"].mean() > 0.95  # open = previous close era
-    assert 0.25 < flags.loc["2006":"2016"].mean() < 0.5  # opens pinned to the high/low
+    assert flags.loc["2006":"2016-12-28"].mean() > 0.95  # inside the pinned-open era every open is flagged
     assert by_year.loc[2017] == 0.0 and by_year.loc[2018] == 0.0  # genuine opens
     counts = stale_open_counts(spy_daily)
     assert counts["flagged"] == int(flags.sum())
