@@ -13,14 +13,15 @@ Sources (``arch.data``; NYSE sessions 1999-01-04..2018-12-31):
   its rows after 2018-12-31 are dropped).  Before that (and on 2014-01-02, missing from
   the file) a causal proxy, flagged ``is_proxy``, that reads nothing after the day it prices:
 
-      GARCH(1,1), constant mean, normal errors, on daily S&P log returns ×100, refitted each
-      calendar year Y by ``arch_model`` on the returns strictly before Y (expanding window from
-      1999-01-05; years with fewer than 500 earlier returns — 1999 and 2000 — use the prior
-      μ = 0.03, α = 0.08, β = 0.90, long-run vol 18%/year, round values of the size daily S&P
-      GARCH fits report, e.g. Engle 2001, "GARCH 101", J. Econ. Perspectives 15(4));
-      σ²_{t+1} = ω_Y + α_Y ε_t² + β_Y σ²_t   (one filter through all days, the parameters of
-                                              each day's year; σ² starts at ω/(1-α-β))
-      avg_t = σ̄² + (σ²_{t+1} - σ̄²)·(1 - φ^H)/((1 - φ)·H),  φ = α+β, H = 21 sessions (30 days)
+      GJR-GARCH(1,1) (Glosten, Jagannathan & Runkle 1993: a down day's shock weighs more, so
+      the proxy falls on rallies and jumps on sell-offs like the VIX), constant mean, normal
+      errors, on daily S&P log returns ×100, refitted each calendar year Y by ``arch_model``
+      on the returns strictly before Y (expanding window from 1999-01-05; years with fewer than
+      500 earlier returns — 1999 and 2000 — use the prior μ = 0.03, α = 0.02, γ = 0.10,
+      β = 0.91, long-run vol 18%/year, round values of the size daily S&P GJR fits report);
+      σ²_{t+1} = ω_Y + (α_Y + γ_Y·1[ε_t < 0]) ε_t² + β_Y σ²_t   (one filter through all days,
+                                              the parameters of each day's year; σ² starts at σ̄²)
+      avg_t = σ̄² + (σ²_{t+1} - σ̄²)·(1 - φ^H)/((1 - φ)·H),  φ = α + γ/2 + β, H = 21 sessions
       proxy_t = k · sqrt(252 · avg_t)        (annualised %, i.e. VIX points)
 
   ``k`` = 1.15 is the variance-risk premium in vol terms, fixed in advance rather than fitted
@@ -56,7 +57,8 @@ PRICE_DIVISOR = {"SPY": 10.0, "QQQ": 40.0}
 VOLUME_FACTOR = {"SPY": 0.025, "QQQ": 0.02}
 _ARCH_SET = {"SPY": "sp500", "QQQ": "nasdaq"}
 MIN_FIT_SESSIONS = 500  # fewer earlier returns than this: the prior parameters
-GARCH_PRIOR = (0.03, 0.02 * 18.0**2 / 252.0, 0.08, 0.90)  # mu, omega (long-run vol 18%/year), alpha, beta
+# mu, omega (long-run vol 18%/year at persistence 0.98), alpha, beta, gamma (the down-day extra)
+GARCH_PRIOR = (0.03, 0.02 * 18.0**2 / 252.0, 0.02, 0.91, 0.10)
 VRP_FACTOR = 1.15  # VIX / forecast realised vol, fixed in advance (module doc)
 REAL_VIX_FROM = dt.date(2014, 1, 1)
 VIX_HORIZON_SESSIONS = 21
@@ -72,6 +74,7 @@ class GarchYear:
     omega: float
     alpha: float
     beta: float
+    gamma: float  # GJR: extra weight of a down day's shock
     fit_start: dt.date | None  # None: the prior (too little history before the year)
     fit_end: dt.date | None
     sessions: int  # returns the fit used
@@ -105,19 +108,22 @@ def _modelled_daily(underlying: str, seed: int) -> pd.DataFrame:
 
 
 def garch_vix_proxy(returns_pct: np.ndarray, mu: ArrayLike, omega: ArrayLike, alpha: ArrayLike,
-                    beta: ArrayLike) -> np.ndarray:
-    """Raw GARCH(1,1) 30-day vol forecast in VIX points at each date, using returns up to that date only.
+                    beta: ArrayLike, gamma: ArrayLike = 0.0) -> np.ndarray:
+    """Raw GJR-GARCH(1,1) 30-day vol forecast in VIX points at each date, using returns up to that date only.
 
     ``returns_pct[t]`` is the log return ×100 of session t (NaN where unknown, e.g. t = 0,
     treated as carrying no news: ε² = σ̄²).  Parameters are scalars or one value per session (the
-    parameters in force on that session).  Returns ``sqrt(252·avg_t)`` (see module doc).
+    parameters in force on that session); ``gamma = 0`` is plain GARCH(1,1).  Returns
+    ``sqrt(252·avg_t)`` (see module doc).
     """
     r = np.asarray(returns_pct, dtype=np.float64)
-    mu_, om, al, be = (np.broadcast_to(np.asarray(x, dtype=np.float64), r.shape) for x in (mu, omega, alpha, beta))
-    persistence = al + be
+    mu_, om, al, be, ga = (np.broadcast_to(np.asarray(x, dtype=np.float64), r.shape)
+                           for x in (mu, omega, alpha, beta, gamma))
+    persistence = al + 0.5 * ga + be
     long_run = om / (1.0 - persistence)
-    shock2 = np.where(np.isnan(r), long_run, (r - mu_) ** 2)
-    drive = om + al * shock2
+    eps = r - mu_
+    shock = np.where(np.isnan(r), (al + 0.5 * ga) * long_run, (al + ga * (eps < 0)) * eps**2)
+    drive = om + shock
     next_var = np.empty_like(r)
     var = float(long_run[0]) if len(r) else 0.0
     for t in range(len(r)):
@@ -154,13 +160,14 @@ def garch_years(close: pd.Series, years: list[int]) -> list[GarchYear]:
     for year in years:
         sample = returns[returns.index < pd.Timestamp(year, 1, 1)]
         if len(sample) < MIN_FIT_SESSIONS:
-            out.append(GarchYear(year, *GARCH_PRIOR, None, None, len(sample)))
+            out.append(GarchYear(year, *GARCH_PRIOR, None, None, len(sample)))  # mu, omega, alpha, beta, gamma
             continue
-        model = arch_model(sample, mean="Constant", vol="GARCH", p=1, q=1, dist="normal", rescale=False)
+        model = arch_model(sample, mean="Constant", vol="GARCH", p=1, o=1, q=1, dist="normal", rescale=False)
         params = model.fit(disp="off", starting_values=start).params
         start = params.to_numpy()
-        mu, omega, alpha, beta = (float(params[k]) for k in ("mu", "omega", "alpha[1]", "beta[1]"))
-        out.append(GarchYear(year, mu, omega, alpha, beta, sample.index[0].date(), sample.index[-1].date(),
+        mu, omega, alpha, gamma, beta = (float(params[k]) for k in ("mu", "omega", "alpha[1]", "gamma[1]",
+                                                                     "beta[1]"))
+        out.append(GarchYear(year, mu, omega, alpha, beta, gamma, sample.index[0].date(), sample.index[-1].date(),
                              len(sample)))
     return out
 
@@ -172,7 +179,7 @@ def causal_vix_proxy(close: pd.Series) -> pd.Series:
     years = sorted(set(index.year.tolist()))
     table = {g.year: g for g in garch_years(close, years)}
     rows = [table[y] for y in index.year.tolist()]
-    params = [np.array([getattr(g, k) for g in rows]) for k in ("mu", "omega", "alpha", "beta")]
+    params = [np.array([getattr(g, k) for g in rows]) for k in ("mu", "omega", "alpha", "beta", "gamma")]
     raw = garch_vix_proxy(_log_returns_pct(close), *params)
     return pd.Series(VRP_FACTOR * raw, index=index, name="vix")
 

@@ -109,7 +109,7 @@ def test_vix_proxy_levels_are_plausible(market: EmbeddedMarket) -> None:
     assert all(g.fit_start is None for g in years[:2])  # 1999, 2000: the prior
     for g in years[2:]:  # every later year is fitted strictly before it starts
         assert g.fit_start == dt.date(1999, 1, 5) and g.fit_end is not None and g.fit_end < dt.date(g.year, 1, 1)
-        assert 0.9 < g.alpha + g.beta < 1.0
+        assert 0.9 < g.alpha + 0.5 * g.gamma + g.beta < 1.0 and g.gamma > g.alpha  # down days weigh more
     assert VRP_FACTOR == 1.15  # fixed in advance, not fitted
 
 
@@ -142,9 +142,9 @@ def test_garch_proxy_matches_arch_forecasts(market: EmbeddedMarket) -> None:
     cal = vix_calibration()[-1]
     close = market.daily_bars("2004-01-02", "2008-12-31")["close"]
     returns = pd.Series(_pct_returns(close), index=close.index).iloc[1:]
-    ours = garch_vix_proxy(np.r_[np.nan, returns.to_numpy()], cal.mu, cal.omega, cal.alpha, cal.beta)[1:]
-    model = arch_model(returns, mean="Constant", vol="GARCH", p=1, q=1, rescale=False)
-    fixed = model.fix([cal.mu, cal.omega, cal.alpha, cal.beta])
+    ours = garch_vix_proxy(np.r_[np.nan, returns.to_numpy()], cal.mu, cal.omega, cal.alpha, cal.beta, cal.gamma)[1:]
+    model = arch_model(returns, mean="Constant", vol="GARCH", p=1, o=1, q=1, rescale=False)
+    fixed = model.fix([cal.mu, cal.omega, cal.alpha, cal.gamma, cal.beta])
     forecast = fixed.forecast(horizon=21, start=returns.index[600], reindex=False).variance
     theirs = np.sqrt(252 * forecast.mean(axis=1).to_numpy())
     # both start-ups have decayed by 600 sessions (beta^600 ~ 1e-26)
