@@ -7,6 +7,8 @@ Layout (Parquet, partitioned by underlying and date; one folder per session)::
                                                                           trade_count, vwap (t = bar start, UTC)
     <out>/options/underlying=SPY/date=2018-03-01/contracts.parquet       the listing that day (0-60 DTE)
     <out>/options/underlying=SPY/date=2018-03-01/option_bars_5Min.parquet  symbol + the bar columns
+    <out>/options/underlying=SPY/date=D/chain_snapshots.parquet  today only: quotes, IV and Greeks (Alpaca
+                                                                 has no snapshots of past days)
     <out>/.../date=D/_COMPLETE                                           written last: the day is whole
 
 Resume: a day whose folder holds ``_COMPLETE`` is skipped; any other day folder of the layout is
@@ -38,7 +40,8 @@ from data_factory.calendar import sessions
 
 TIMEFRAMES = ("1Min", "5Min", "15Min", "1Day")
 COMPLETE = "_COMPLETE"
-OUR_FILES = ("bars_{tf}.parquet", "contracts.parquet", "option_bars_{tf}.parquet", COMPLETE)
+OUR_FILES = ("bars_{tf}.parquet", "contracts.parquet", "option_bars_{tf}.parquet", "chain_snapshots.parquet",
+             COMPLETE)
 
 
 class _TimeoutSession(requests.Session):
@@ -218,7 +221,7 @@ def _write(frame: pd.DataFrame, path: Path) -> None:
 def download(symbols: list[str], start: dt.date, end: dt.date, timeframe: str, out_dir: str | Path, *,
              options: bool = False, url: str | None = None, key: str | None = None, secret: str | None = None,
              max_per_minute: int = 190, progress: bool = True, fetcher: Fetcher | None = None,
-             dte_max: int = 60) -> DownloadResult:
+             dte_max: int = 60, today: dt.date | None = None) -> DownloadResult:
     if timeframe not in TIMEFRAMES:
         raise ConfigError(f"--timeframe {timeframe!r}: choose one of {', '.join(TIMEFRAMES)}")
     if start > end:
@@ -246,7 +249,8 @@ def download(symbols: list[str], start: dt.date, end: dt.date, timeframe: str, o
                 skipped += 1
                 bar.update(1)
                 continue
-            _download_day(fetch, clients, sym, day, timeframe, stock_dir, opt_dir if options else None, dte_max)
+            _download_day(fetch, clients, sym, day, timeframe, stock_dir, opt_dir if options else None, dte_max,
+                          today or pd.Timestamp.now(tz="America/New_York").date())
             done += 1
             bar.update(1)
     bar.close()
@@ -254,7 +258,7 @@ def download(symbols: list[str], start: dt.date, end: dt.date, timeframe: str, o
 
 
 def _download_day(fetch: Fetcher, clients: dict[str, Any], sym: str, day: dt.date, tf: str, stock_dir: Path,
-                  opt_dir: Path | None, dte_max: int) -> None:
+                  opt_dir: Path | None, dte_max: int, today: dt.date) -> None:
     lo, hi = _day_bounds(day)
     if not (stock_dir / COMPLETE).is_file():
         stock_dir.mkdir(parents=True, exist_ok=True)
@@ -293,4 +297,28 @@ def _download_day(fetch: Fetcher, clients: dict[str, Any], sym: str, day: dt.dat
                 bars.append(_bars_frame(rows_s).assign(symbol=s))
     out = pd.concat(bars, ignore_index=True) if bars else _bars_frame([]).assign(symbol=pd.Series(dtype=str))
     _write(out, opt_dir / f"option_bars_{tf}.parquet")
+    if day == today:  # Alpaca's chain snapshots are the latest quotes and Greeks only: today's, never past days'
+        snaps: dict[str, Any] = {}
+        for page in fetch.pages(clients["option"], f"/options/snapshots/{sym}", {"limit": 1000}, "snapshots"):
+            snaps.update(page or {})
+        _write(_snapshot_frame(snaps, sym), opt_dir / "chain_snapshots.parquet")
     (opt_dir / COMPLETE).write_text("ok\n")
+
+
+def _snapshot_frame(snaps: dict[str, Any], sym: str) -> pd.DataFrame:
+    """Chain snapshots (OCC symbol -> latestQuote, impliedVolatility, greeks) as vendor-layout rows."""
+    rows = []
+    for occ, snap in snaps.items():
+        q = (snap or {}).get("latestQuote") or {}
+        g = (snap or {}).get("greeks") or {}
+        tail = occ[len(occ) - 15:]  # YYMMDD + C/P + strike x 1000 (8 digits)
+        try:
+            expiry = dt.date(2000 + int(tail[:2]), int(tail[2:4]), int(tail[4:6]))
+            strike = int(tail[7:]) / 1000.0
+        except ValueError:
+            raise DataError(f"alpaca chain snapshot: {occ!r} is not an OCC option symbol; the API changed?") from None
+        rows.append({"underlying_symbol": sym, "quote_date": pd.Timestamp(q.get("t")) if q.get("t") else pd.NaT,
+                     "expiration": expiry, "strike": strike, "option_type": "call" if tail[6] == "C" else "put",
+                     "bid": q.get("bp"), "ask": q.get("ap"), "implied_volatility": snap.get("impliedVolatility"),
+                     **{k: g.get(k) for k in ("delta", "gamma", "theta", "vega")}})
+    return pd.DataFrame(rows)

@@ -102,6 +102,20 @@ class FakeData:
             out.setdefault(s, []).append(r)
         return web.json_response({"bars": out, "next_page_token": token})
 
+    async def snapshots(self, request: web.Request) -> web.Response:
+        self.calls.append(request.path)
+        if (fault := self._fault()) is not None:
+            return fault
+        rows = {f"SPY240308{'CP'[i % 2]}{(480 + i) * 1000:08d}": {
+            "latestQuote": {"t": "2024-03-06T20:59:59Z", "bp": 1.0 + i / 100, "bs": 5, "ap": 1.05 + i / 100, "as": 7},
+            "latestTrade": {"t": "2024-03-06T20:59:00Z", "p": 1.02, "s": 1}, "impliedVolatility": 0.15 + i / 1000,
+            "greeks": {"delta": 0.5, "gamma": 0.01, "rho": 0.01, "theta": -0.1, "vega": 0.2}} for i in range(30)}
+        items = sorted(rows.items())
+        start = int(request.query.get("page_token") or 0)
+        page = dict(items[start:start + 20])
+        token = str(start + 20) if start + 20 < len(items) else None
+        return web.json_response({"snapshots": page, "next_page_token": token})
+
 
 @pytest.fixture
 def fake() -> Iterator[tuple[FakeData, str]]:
@@ -110,6 +124,7 @@ def fake() -> Iterator[tuple[FakeData, str]]:
     app.router.add_get("/v2/stocks/bars", state.stock_bars)
     app.router.add_get("/v2/options/contracts", state.contracts)
     app.router.add_get("/v1beta1/options/bars", state.option_bars)
+    app.router.add_get("/v1beta1/options/snapshots/{sym}", state.snapshots)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
@@ -266,3 +281,16 @@ def test_pipeline_builds_files_that_backtest_end_to_end(fake: tuple[FakeData, st
     assert rc == 0, capsys.readouterr().err
     run = (tmp_path / "bt" / "run.json").read_text()
     assert '"chains_modelled": true' in run and "MODELLED" in run
+
+
+def test_chain_snapshots_are_kept_for_today_only(fake: tuple[FakeData, str], tmp_path: Path) -> None:
+    state, url = fake
+    download(["SPY"], DAYS[1], DAYS[2], "5Min", tmp_path / "d", options=True, url=url, progress=False,
+             fetcher=_quick([]), today=DAYS[2])
+    opt = tmp_path / "d" / "options" / "underlying=SPY"
+    assert not (opt / f"date={DAYS[1]}" / "chain_snapshots.parquet").exists()  # past days have none
+    snaps = pd.read_parquet(opt / f"date={DAYS[2]}" / "chain_snapshots.parquet")
+    assert len(snaps) == 30  # two pages
+    row = snaps.sort_values("strike").iloc[0]
+    assert (row["expiration"], row["strike"], row["bid"], row["ask"]) == (dt.date(2024, 3, 8), 480.0, 1.0, 1.05)
+    assert {"implied_volatility", "delta", "gamma", "theta", "vega"} <= set(snaps.columns)
