@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from core.dto import ConfigError, FillModelKind, Structure
+from core.dto import ConfigError, FillModelKind, Regime, Structure
 
 DEFAULT_FUZZY_WEIGHTS: dict[str, float] = {
     "mtf": 0.18,
@@ -133,6 +133,24 @@ class StrategyConfig(_Frozen):
     use_skew_penalty: bool = Field(False, description="widen the put wing by $5 when skew is steep")
     max_breach_prob: float = Field(0.60, gt=0.0, le=1.0, description="sum of short |deltas| allowed")
     structure: Structure = Field(Structure.IRON_CONDOR, description="structure to open (a spec in strategies/)")
+    use_selector: bool = Field(False, description="open the structure the regime selects (strategies/selector.py)")
+    selector: dict[str, str] = Field(default_factory=dict,
+                                     description="regime -> structure or 'none', over the SPEC table")
+    crash_mode: Literal["stand_aside", "long_put"] = Field(
+        "stand_aside", description="with the selector: CRASH_MODE stands aside or buys a long-put hedge")
+    selector_forecast: bool = Field(False, description="with the selector: trend regimes need the forecast to agree")
+
+    @field_validator("selector")
+    @classmethod
+    def _selector(cls, v: dict[str, str]) -> dict[str, str]:
+        regimes = {r.value for r in Regime}
+        kinds = {k.value for k in Structure} | {"none"}
+        for regime, kind in v.items():
+            if regime not in regimes:
+                raise ValueError(f"selector regime {regime!r} unknown; allowed {sorted(regimes)}")
+            if kind not in kinds:
+                raise ValueError(f"selector structure {kind!r} for {regime} unknown; allowed {sorted(kinds)}")
+        return v
 
     @model_validator(mode="after")
     def _cross(self) -> StrategyConfig:
@@ -159,6 +177,11 @@ class ExitConfig(_Frozen):
     max_hold_days: int = Field(14, ge=1, le=365)
     dte_exit: int = Field(7, ge=0, le=60, description="close when DTE falls below this")
     breakout_exit: bool = Field(True, description="close when a Bollinger breakout crosses a short strike")
+    on_dte: Literal["close", "roll"] = Field("close", description="DTE exit: close, or roll to the next expiry")
+    on_breakout: Literal["close", "adjust"] = Field(
+        "close", description="breakout exit: close, or roll the tested side away (same expiry)")
+    intraday_exit_time: str | None = Field(None, pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
+                                           description="HH:MM: close same-day (0-DTE) positions then")
 
 
 class FilterConfig(_Frozen):
@@ -281,6 +304,11 @@ class GatesConfig(_Frozen):
     use_ratio_bias: bool = False
     ratio_z_threshold: float = Field(2.0, gt=0.0, le=10.0)
     use_regime_gate: bool = Field(True, description="stand aside in CRASH_MODE")
+    event_blackout_sessions: int | None = Field(
+        None, ge=0, le=20, description="no new entries within N sessions before an FOMC / CPI day (0: the day)")
+    event_close_sessions: int | None = Field(
+        None, ge=0, le=20, description="close every position from N sessions before an FOMC / CPI day")
+    event_kinds: tuple[Literal["fomc", "cpi"], ...] = Field(("fomc", "cpi"), min_length=1)
 
 
 class ForecasterConfig(_Frozen):
@@ -291,20 +319,75 @@ class ForecasterConfig(_Frozen):
 
 
 class OptimizerConfig(_Frozen):
-    """Parameters of the six-phase optimizer (SPEC §7); reserved: --mode optimize is not offered yet."""
+    """The six-phase optimizer (``--mode optimize``, SPEC §7; README "Optimizer")."""
 
-    phases: tuple[int, ...] = Field((1, 2, 3, 4, 5, 6), min_length=1)
-    top_n: int = Field(100, ge=1)
-    workers: int = Field(2, ge=1, le=256)
-    oos_fraction: float = Field(0.3, gt=0.0, lt=1.0)
+    phases: tuple[int, ...] = Field((1, 2, 3, 4, 5, 6), min_length=1, description="phases to run, in order (1-6)")
+    top_n: int = Field(100, ge=1, description="rows of top100.csv")
+    workers: int | None = Field(None, ge=1, le=256, description="worker processes (default: the CPU count)")
+    oos_fraction: float = Field(0.3, gt=0.0, lt=1.0, description="unused: the out-of-sample range is "
+                                                                 "oos_start/oos_end")
+    sampler: Literal["grid", "tpe"] = Field("grid", description="grid: every point; tpe: Optuna TPE, trials per phase")
+    trials: int = Field(60, ge=1, le=100_000, description="tpe: points asked per phase")
+    executor: Literal["process", "ray"] = Field("process", description="where evaluations run")
+    ray_address: str | None = Field(None, description="Ray cluster to join (default: RAY_ADDRESS, else a local Ray)")
+    min_trades: int = Field(10, ge=0, le=100_000, description="fewer closed trades score the worst fitness")
+    oos_start: dt.date | None = Field(None, description="out-of-sample start (default: the day after --bt-end)")
+    oos_end: dt.date | None = Field(None, description="out-of-sample end (default: the end of the data)")
+    walk_forward: int = Field(0, ge=0, le=20, description="walk-forward folds (0: off)")
+    walk_forward_mode: Literal["anchored", "rolling"] = Field("anchored", description="anchored: train from the "
+                                                              "in-sample start; rolling: on the block before the test")
+    purge_days: int = Field(30, ge=0, le=365, description="days between a fold's training end and its test start")
+    verify: int = Field(20, ge=0, le=10_000, description="evaluated sets re-run on the reference engine")
+    grids: dict[str, dict[str, Any]] = Field(default_factory=dict,
+                                             description="phase -> {config key: [values]}: replaces its SPEC grid")
+
+    @field_validator("phases")
+    @classmethod
+    def _phases(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        bad = [p for p in v if p not in (1, 2, 3, 4, 5, 6)]
+        if bad:
+            raise ValueError(f"phases {bad} are not phases 1-6")
+        return tuple(sorted(set(v)))
+
+    @model_validator(mode="after")
+    def _oos(self) -> OptimizerConfig:
+        if self.oos_start and self.oos_end and self.oos_start >= self.oos_end:
+            raise ValueError(f"--oos-start {self.oos_start} must be before --oos-end {self.oos_end}")
+        return self
 
 
 class LiveConfig(_Frozen):
-    """Parameters of Alpaca paper trading; reserved: --mode live is not offered yet."""
+    """Alpaca live trading (``--mode live --alpaca``, core/live/): paper unless --live-money and allow_live_money."""
 
     paper: bool = True
     once: bool = False
     dry_run: bool = False
+    allow_live_money: bool = Field(False, description="real money needs this and --live-money")
+    api_key_id: str | None = Field(None, exclude=True, repr=False,
+                                   description="default $APCA_API_KEY_ID; never written to any output")
+    api_secret_key: str | None = Field(None, exclude=True, repr=False,
+                                       description="default $APCA_API_SECRET_KEY; never written to any output")
+    broker_url: str | None = Field(None, description="trading endpoint override (--broker-url)")
+    data_url: str | None = Field(None, description="market-data endpoint override (--data-url)")
+    db_url: str | None = Field(None, description="ledger database URL (--db); default SQLite in the session folder")
+    limit_edge: float = Field(0.05, ge=0.0, le=5.0, description="first limit: mid less this, per share")
+    limit_step: float = Field(0.05, gt=0.0, le=5.0, description="walk toward the natural price by this")
+    limit_max_steps: int = Field(4, ge=1, le=20, description="orders per decision before giving up")
+    step_wait_s: float = Field(20.0, gt=0.0, le=600.0, description="seconds each limit rests before the next")
+    poll_s: float = Field(1.0, gt=0.0, le=60.0, description="order status poll while the stream is down")
+    timeout_s: float = Field(10.0, gt=0.0, le=120.0, description="HTTP timeout per request")
+    requests_per_minute: float = Field(190.0, gt=0.0, le=200.0, description="client-side rate limit")
+    max_orders_per_day: int = Field(40, ge=1, le=10_000, description="kill switch: REDUCING above this")
+    max_broker_errors: int = Field(8, ge=1, le=1000, description="kill switch: HALTED after this many in a row")
+    stale_quote_s: float = Field(120.0, gt=0.0, le=3600.0, description="kill switch: REDUCING without a fresh quote")
+    kill_file: str | None = Field(None, description="halt when this file exists (default <session>/KILL)")
+    flatten_on_halt: bool = Field(False, description="close positions when the kill switch halts")
+    bar_delay_s: float = Field(3.0, ge=0.0, le=120.0, description="wait after a bar closes before fetching it")
+    stream: bool = Field(True, description="use the trade-update stream (REST polling is the fallback)")
+    stream_min_backoff_s: float = Field(1.0, gt=0.0, le=60.0, description="stream reconnect backoff, first")
+    stream_max_backoff_s: float = Field(30.0, gt=0.0, le=600.0, description="stream reconnect backoff, cap")
+    read_attempts: int = Field(4, ge=1, le=10, description="tries per data/status read")
+    read_backoff_s: float = Field(0.5, gt=0.0, le=30.0, description="read retry backoff base (Retry-After wins)")
 
 
 class PipelineConfig(_Frozen):

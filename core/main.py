@@ -33,8 +33,30 @@ def _timeframes(text: str) -> tuple[int, ...]:
 
 
 _timeframes.__doc__ = "comma-separated whole minutes such as 1,5,15"
+
+
+def _event_kinds(text: str) -> tuple[str, ...]:
+    """``fomc,cpi`` -> ("fomc", "cpi"); ValueError on an unknown kind."""
+    parts = tuple(x.strip().lower() for x in text.split(",") if x.strip())
+    if not parts or any(x not in ("fomc", "cpi") for x in parts):
+        raise ValueError(text)
+    return parts
+
+
+_event_kinds.__doc__ = "comma-separated event kinds from fomc, cpi"
+
+
+def _phases(text: str) -> tuple[int, ...]:
+    """``1,3`` -> (1, 3); ValueError on anything but comma-separated whole numbers."""
+    parts = [x.strip() for x in text.split(",") if x.strip()]
+    if not parts or not all(x.isdigit() for x in parts):
+        raise ValueError(text)
+    return tuple(int(x) for x in parts)
+
+
 _TYPE_NAMES: dict[Any, str] = {int: "whole number", float: "number", _timeframes: "comma-separated list of "
-                               "whole minutes such as 1,5,15"}
+                               "whole minutes such as 1,5,15", _phases: "comma-separated list of phases 1-6 "
+                               "such as 1,3", _event_kinds: "comma-separated list of fomc, cpi"}
 
 # (group, flag, dotted config path, type, help) — the command line only overrides what it is given.
 _VALUE_OPTIONS: list[tuple[str, str, str, Callable[[str], Any], str]] = [
@@ -56,6 +78,20 @@ _VALUE_OPTIONS: list[tuple[str, str, str, Callable[[str], Any], str]] = [
     ("data source", "--chain-max-stale", "data.chain_max_stale_fraction", float,
      "vendor chains: share of bars allowed without a fresh snapshot (default 0.2)"),
     ("strategy", "--structure", "strategy.structure", str, "structure to open (default iron_condor)"),
+    ("strategy", "--crash-mode", "strategy.crash_mode", str,
+     "with --use-selector, CRASH_MODE: stand_aside (default) or long_put"),
+    ("filters and exits", "--on-dte", "exits.on_dte", str,
+     "at the DTE exit: close (default) or roll to the next expiry"),
+    ("filters and exits", "--on-breakout", "exits.on_breakout", str,
+     "on a Bollinger breakout through a short strike: close (default) or adjust the tested side"),
+    ("filters and exits", "--intraday-exit-time", "exits.intraday_exit_time", str,
+     "same-day expiries: close at HH:MM New York (default: settle at the close)"),
+    ("filters and exits", "--event-blackout", "gates.event_blackout_sessions", int,
+     "no new entries within N sessions before an FOMC/CPI day (default off)"),
+    ("filters and exits", "--event-close", "gates.event_close_sessions", int,
+     "close every position N sessions before an FOMC/CPI day (default off)"),
+    ("filters and exits", "--event-kinds", "gates.event_kinds", _event_kinds,
+     "events to respect: fomc,cpi (default both)"),
     ("strategy", "--underlying", "strategy.underlying", str, "underlying symbol (default SPY)"),
     ("strategy", "--quantity", "strategy.quantity", int, "contracts when sizing is static (default 1)"),
     ("strategy", "--dte-min", "strategy.dte_min", int, "minimum days to expiry (default 30)"),
@@ -88,6 +124,19 @@ _VALUE_OPTIONS: list[tuple[str, str, str, Callable[[str], Any], str]] = [
      "train: forecaster width (inference reads the checkpoint)"),
     ("intelligence", "--mamba-layers", "forecaster.layers", int,
      "train: forecaster depth (inference reads the checkpoint)"),
+    ("optimizer", "--sampler", "optimizer.sampler", str, "grid (every point, default) or tpe (Optuna TPE)"),
+    ("optimizer", "--trials", "optimizer.trials", int, "tpe: points per phase (default 60)"),
+    ("optimizer", "--phases", "optimizer.phases", _phases, "phases to run, e.g. 1,3 (default 1,2,3,4,5,6)"),
+    ("optimizer", "--workers", "optimizer.workers", int, "worker processes (default: the CPU count)"),
+    ("optimizer", "--executor", "optimizer.executor", str, "process (default) or ray"),
+    ("optimizer", "--ray-address", "optimizer.ray_address", str,
+     "Ray cluster to join (default: RAY_ADDRESS, else a local Ray)"),
+    ("optimizer", "--min-trades", "optimizer.min_trades", int, "fewer closed trades score worst (default 10)"),
+    ("optimizer", "--oos-start", "optimizer.oos_start", str, "out-of-sample start (default: day after --bt-end)"),
+    ("optimizer", "--oos-end", "optimizer.oos_end", str, "out-of-sample end (default: end of the data)"),
+    ("optimizer", "--walk-forward", "optimizer.walk_forward", int, "K anchored walk-forward folds (default 0)"),
+    ("optimizer", "--verify", "optimizer.verify", int,
+     "evaluated sets re-run on the reference engine (default 20)"),
 ]
 
 # (group, flag, dotted path, value stored when given, help)
@@ -107,6 +156,10 @@ _FLAG_OPTIONS: list[tuple[str, str, str, bool, str]] = [
     ("intelligence", "--dynamic-sizing", "fuzzy.dynamic_sizing", True,
      "Q = floor(Q0 x F_t x (1 - sigma*)); implies --use-fuzzy"),
     ("intelligence", "--enable-hedge", "hedge.enable_hedge", True, "delta hedge with shares"),
+    ("strategy", "--use-selector", "strategy.use_selector", True,
+     "open the structure the regime selects (calendar, wide condor, broken-wing butterfly, ...)"),
+    ("strategy", "--selector-forecast", "strategy.selector_forecast", True,
+     "with --use-selector: a trend regime needs the forecast to agree"),
     ("intelligence", "--use-neural", "forecaster.use_neural", True,
      "blend the forecaster into F_t (acts via fuzzy sizing/score)"),
 ]
@@ -131,10 +184,19 @@ modes and examples:
              python core/main.py --mode data chain --date 2018-03-01 --dte-min 30 --dte-max 45
              python core/main.py --mode data bars --date 2018-07-03 --tf 5
              python core/main.py --mode data export --start 2018-03-01 --end 2018-03-30 --out exp/
+             python core/main.py --mode data download --source alpaca --symbols SPY --start 2024-03-01
+                 --end 2024-03-29 --timeframe 5Min --options --out dl/
+             python core/main.py --mode data expand --options eod.csv --spot spy_5min.csv --tf 5 --out exp/
+             python core/main.py --mode data pipeline --config pipeline.toml
   stress     python core/main.py --mode stress --as-of 2018-03-15 --bt-start 2018-02-01
   benchmark  python core/main.py --mode benchmark
   report     python core/main.py --mode report --run reports/<run-id>
   train      python core/main.py --mode train --start 1999-01-01 --end 2016-12-31 --epochs 12
+  optimize   python core/main.py --mode optimize --phases 1,3 --workers 2 --min-trades 15
+             python core/main.py --mode optimize --sampler tpe --trials 80 --executor ray
+             python core/main.py --mode optimize --resume reports/opt-<id>
+  live       python core/main.py --mode live --alpaca --once --dry-run
+             python core/main.py --mode live --alpaca
 
 Precedence: command line > --config FILE (TOML or YAML) > defaults; `python config.template.py`
 prints every config key with its default and allowed range. Times are New York (America/New_York).
@@ -143,12 +205,14 @@ GROUP_TITLES = {
     "run": "run options (every mode)", "backtest": "backtest (also stress, benchmark)",
     "data source": "data source (every mode)", "strategy": "strategy", "filters and exits": "entry filters and exits",
     "intelligence": "intelligence layers: multi-timeframe, fuzzy sizing, hedge, forecaster",
+    "optimizer": "--mode optimize (in-sample: --bt-start/--bt-end)",
 }
 
 
 METAVARS = {"--bt-start": "DATE", "--bt-end": "DATE", "--out": "DIR", "--entry-time": "HH:MM", "--spot-data": "FILE",
             "--options-data": "FILE", "--vix-data": "FILE", "--underlying": "SYMBOL", "--mtf-timeframes": "LIST",
-            "--model": "FILE"}
+            "--model": "FILE", "--phases": "LIST", "--oos-start": "DATE", "--oos-end": "DATE",
+            "--ray-address": "ADDRESS", "--sampler": "{grid,tpe}", "--executor": "{process,ray}"}
 USAGE = "quantor [--mode MODE] [COMMAND] [options]   (or: python core/main.py ...; see the examples below)"
 
 
@@ -237,8 +301,23 @@ def _mode_arguments(parser: argparse.ArgumentParser) -> None:
     other.add_argument("--epochs", type=int, metavar="N", help="train: epochs (default 12)")
     other.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                        help="train: device {auto,cpu,cuda} (default auto)")
-    other.add_argument("--resume", action="store_true", help="train: continue from the --model checkpoint")
+    other.add_argument("--resume", nargs="?", const=True, default=False, metavar="DIR",
+                       help="train: continue from the --model checkpoint; optimize: continue the run in DIR")
+    other.add_argument("--use-optimizer", action="store_true",
+                       help="with --mode backtest: run the optimizer (the same as --mode optimize)")
     other.add_argument("--lookback", type=int, metavar="N", help="train: bars of history per window (default 60)")
+    live = parser.add_argument_group("--mode live")
+    live.add_argument("--alpaca", action="store_true", help="live: trade on Alpaca (paper unless --live-money)")
+    live.add_argument("--live-money", dest="live_money", action="store_true",
+                      help="live: real money (also needs live.allow_live_money = true in the config file)")
+    live.add_argument("--once", action="store_true", help="live: one decision cycle, then exit")
+    live.add_argument("--dry-run", dest="dry_run", action="store_true", help="live: decide and log orders, send none")
+    live.add_argument("--broker-url", dest="broker_url", metavar="URL", help="live: Alpaca trading endpoint override")
+    live.add_argument("--db", metavar="URL", help="live: ledger database URL (default SQLite in the session folder)")
+    live.add_argument("--flatten-on-halt", dest="flatten_on_halt", action="store_true",
+                      help="live: close positions when the kill switch halts")
+    live.add_argument("--reset-kill-switch", dest="reset_kill_switch", action="store_true",
+                      help="live: clear a persisted HALT (after you have looked at why)")
 
 
 def _version() -> str:
@@ -296,8 +375,13 @@ MODE_OPTIONS: tuple[tuple[str, str, tuple[str, ...], Any], ...] = (
     ("dl_source", "--source", ("data",), None), ("symbols", "--symbols", ("data",), None),
     ("timeframe", "--timeframe", ("data",), None),
     ("epochs", "--epochs", ("train",), None),
-    ("device", "--device", ("train",), "auto"), ("resume", "--resume", ("train",), False),
-    ("lookback", "--lookback", ("train",), None),
+    ("device", "--device", ("train",), "auto"), ("resume", "--resume", ("train", "optimize"), False),
+    ("lookback", "--lookback", ("train",), None), ("data_url", "--data-url", ("data", "live"), None),
+    ("alpaca", "--alpaca", ("live",), False), ("live_money", "--live-money", ("live",), False),
+    ("once", "--once", ("live",), False), ("dry_run", "--dry-run", ("live",), False),
+    ("broker_url", "--broker-url", ("live",), None), ("db", "--db", ("live",), None),
+    ("flatten_on_halt", "--flatten-on-halt", ("live",), False),
+    ("reset_kill_switch", "--reset-kill-switch", ("live",), False),
 )
 BACKTEST_RANGE = {"--start": "--bt-start", "--end": "--bt-end"}
 
@@ -327,7 +411,8 @@ def check_model(cfg: AppConfig, ns: argparse.Namespace) -> None:
     checkpoint written by ``--mode train`` is a one-line ConfigError naming ``--model``."""
     from core.dto import ConfigError
 
-    wanted = (cfg.forecaster.use_neural and ns.mode in ("backtest", "stress")) or (ns.mode == "train" and ns.resume)
+    neural_modes = ("backtest", "stress", "optimize")
+    wanted = (cfg.forecaster.use_neural and ns.mode in neural_modes) or (ns.mode == "train" and ns.resume)
     if not wanted:
         return
     from core.modes.train import resolve_model_path
@@ -421,7 +506,31 @@ def mode_report(cfg: AppConfig, ns: argparse.Namespace) -> int:
 
     if not ns.run_dir:
         raise ConfigError("--mode report needs --run reports/<run-id> (a backtest's output folder)")
+    from core.live.cli import is_live_session, run_report
+
+    if is_live_session(ns.run_dir):
+        return run_report(ns.run_dir)
     return run_report_cli(ns.run_dir)
+
+
+def mode_live(cfg: AppConfig, ns: argparse.Namespace) -> int:
+    """Alpaca paper trading with the backtest's decisions (core/live): 0 ok, 3 halted by the kill switch."""
+    from core.dto import ConfigError
+    from core.live.cli import run_live
+
+    if not ns.alpaca:
+        raise ConfigError("--mode live needs --alpaca (the only live venue); paper unless --live-money")
+    return run_live(cfg, ns)
+
+
+def mode_optimize(cfg: AppConfig, ns: argparse.Namespace) -> int:
+    """The six-phase optimizer (core/optimize/cli.py); ``--resume DIR`` continues a run."""
+    from core.dto import ConfigError
+    from core.optimize.cli import run_optimize
+
+    if ns.resume is True:
+        raise ConfigError("--resume needs the optimizer run's folder: --resume reports/opt-<id>")
+    return run_optimize(cfg, ns)
 
 
 def mode_benchmark(cfg: AppConfig, ns: argparse.Namespace) -> int:
@@ -437,6 +546,8 @@ MODES: dict[str, Callable[[AppConfig, argparse.Namespace], int]] = {
     "train": mode_train,
     "stress": mode_stress,
     "report": mode_report,
+    "optimize": mode_optimize,
+    "live": mode_live,
 }
 
 
@@ -451,6 +562,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             ns = parser.parse_args(argv)
         except SystemExit as done:  # --help and --version print and stop
             return int(done.code or 0)
+        if ns.use_optimizer:
+            if ns.mode not in ("backtest", "optimize"):
+                raise UsageError(f"--use-optimizer is for --mode backtest (or --mode optimize), not --mode {ns.mode}")
+            ns.mode = "optimize"
+        if isinstance(ns.resume, str) and ns.mode == "train":
+            raise UsageError("--mode train --resume takes no folder (it continues the --model checkpoint)")
         check_command(ns)
         cfg = load_app_config(ns)
         check_model(cfg, ns)

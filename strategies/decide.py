@@ -61,17 +61,20 @@ def _exit_inputs(snap: MarketSnapshot, bp: BookPosition, regime: Regime | None, 
                       held_days=(day - pos.opened_at.date()).days, spot=snap.spot,
                       short_puts=short_puts, short_calls=short_calls,
                       regime=regime, bb_upper=bb_upper, bb_lower=bb_lower, regime_why=regime_why,
-                      max_profit=_max_profit_basis(pos),
-                      multi_expiry=any(leg.contract.expiry != pos.front_expiry for leg in pos.legs),
+                      max_profit=_max_profit_basis(pos) if pos.structure in _MAX_PROFIT_BASIS else None,
+                      multi_expiry=pos.structure in _TWO_EXPIRY,
                       has_short=bool(short_puts or short_calls))
+
+
+_MAX_PROFIT_BASIS = frozenset(kind for kind, spec in SPECS.items() if not spec.wing_defined and not spec.debit)
+_TWO_EXPIRY = frozenset(kind for kind, spec in SPECS.items() if spec.slots > 1)
 
 
 def _max_profit_basis(pos: Position) -> float | None:
     """The profit/stop basis of a credit structure whose max profit is not its credit (a
     broken-wing butterfly); None for condors, spreads and debit structures (their rules read
     the credit or the debit)."""
-    spec = SPECS.get(pos.structure)
-    if spec is None or spec.wing_defined or spec.debit:
+    if pos.structure not in _MAX_PROFIT_BASIS:
         return None
     legs = pos.legs
     strikes = np.array([leg.contract.strike for leg in legs], float)
@@ -84,13 +87,19 @@ def _max_profit_basis(pos: Position) -> float | None:
 class _PerConfig:
     """Values derived from one config, computed once per config object rather than per bar."""
 
-    __slots__ = ("cfg", "rules", "entry_hm")
+    __slots__ = ("cfg", "rules", "entry_hm", "event_close", "exit_hm")
 
     def __init__(self, cfg: AppConfig) -> None:
         self.cfg = cfg  # held, so the identity check below cannot match a recycled id
         self.rules = ExitRules.from_config(cfg)
         h, m = (int(x) for x in cfg.backtest.entry_time.split(":"))
         self.entry_hm = (h, m)
+        self.event_close: int | None = cfg.gates.event_close_sessions
+        at = cfg.exits.intraday_exit_time
+        self.exit_hm: tuple[int, int] | None = None
+        if at:
+            eh, em = (int(x) for x in str(at).split(":"))
+            self.exit_hm = (eh, em)
 
 
 _last: _PerConfig | None = None
@@ -106,58 +115,59 @@ def _per_config(cfg: AppConfig) -> _PerConfig:
 def exit_decisions(snap: MarketSnapshot, cfg: AppConfig, flatten: bool) -> list[TradeDecision]:
     if not snap.book.positions:
         return []
-    rules = _per_config(cfg).rules
+    pc = _per_config(cfg)
+    rules = pc.rules
     out = []
     f = snap.features
     regime, bb_upper, bb_lower = f.regime, f.bb_upper, f.bb_lower  # read once per bar, not per position
     regime_why = crash_why(f) if regime is Regime.CRASH_MODE else ""
-    event_close = _event_close(snap, cfg)
+    event_close = _event_close(snap, pc.event_close) if pc.event_close is not None else ""
     for bp in snap.book.positions:
         x = _exit_inputs(snap, bp, regime, bb_upper, bb_lower, regime_why)
         reason, why = exit_reason(x, rules)
         if event_close and reason not in _RISK_EXITS:
             reason, why = ExitReason.EVENT, event_close
-        elif reason is None or reason is ExitReason.DTE_EXIT:
-            timed = _time_exit(snap, x.dte, cfg)
+        elif pc.exit_hm is not None and (reason is None or reason is ExitReason.DTE_EXIT):
+            timed = _time_exit(snap, x.dte, pc.exit_hm)
             if timed:
                 reason, why = ExitReason.TIME_EXIT, timed
         if flatten:
             reason, why = ExitReason.DRAWDOWN_FLATTEN, "daily drawdown stop: flatten"
         if reason is None or expiring_today_holds(x.dte, snap.session.last_bar, reason):
             continue
-        if not flatten and ((reason is ExitReason.DTE_EXIT and rules.on_dte == "roll")
-                            or (reason is ExitReason.BREAKOUT and rules.on_breakout == "adjust")):
-            out.append(roll_decision(snap, bp, reason, why, cfg, adjust=reason is ExitReason.BREAKOUT))
+        if not flatten and reason is ExitReason.BREAKOUT and rules.on_breakout == "adjust":
+            if x.held_days == 0:
+                continue  # at most one adjustment a session: opened or adjusted today, held until tomorrow
+            out.append(roll_decision(snap, bp, reason, why, cfg, adjust=True))
             continue
+        if not flatten and reason is ExitReason.DTE_EXIT and rules.on_dte == "roll":
+            out.append(roll_decision(snap, bp, reason, why, cfg, adjust=False))
+            continue
+        code = ReasonCode.EVENT_CLOSE if reason is ExitReason.EVENT else ReasonCode.EXIT
         out.append(TradeDecision(Action.EXIT, bp.position.structure, qty=bp.position.qty, reasons=(why,),
-                                 codes=(ReasonCode.EXIT,), exit_reason=reason, position_id=bp.position.position_id))
+                                 codes=(code,), exit_reason=reason, position_id=bp.position.position_id))
     return out
 
 
 _RISK_EXITS = (ExitReason.PROFIT_TARGET, ExitReason.STOP_LOSS, ExitReason.CRASH_MODE)
 
 
-def _event_close(snap: MarketSnapshot, cfg: AppConfig) -> str:
-    """Why the book goes flat before a scheduled event ("" when the rule is off or not due):
+def _event_close(snap: MarketSnapshot, close: int) -> str:
+    """Why the book goes flat before a scheduled event ("" when not due):
     ``gates.event_close_sessions`` N closes every position from N sessions before the event."""
     n, label = session_event(snap)
-    close = getattr(cfg.gates, "event_close_sessions", None)
-    if close is None or n is None or n < 0 or n > close:
+    if n is None or n < 0 or n > close:
         return ""
     when = "today" if n == 0 else f"in {n} session(s)"
     return f"{label or 'scheduled event'} {when}: flat within {close} session(s) before an event"
 
 
-def _time_exit(snap: MarketSnapshot, dte: int, cfg: AppConfig) -> str:
+def _time_exit(snap: MarketSnapshot, dte: int, at: tuple[int, int]) -> str:
     """Same-day expiries (0 DTE) close at ``exits.intraday_exit_time`` (HH:MM New York) instead
-    of settling at the close; "" when off, not expiring today or not yet that time."""
-    at = getattr(cfg.exits, "intraday_exit_time", None)
-    if not at or dte > 0:
+    of settling at the close; "" when not expiring today or not yet that time."""
+    if dte > 0 or (snap.ts.hour, snap.ts.minute) < at:
         return ""
-    h, m = (int(v) for v in str(at).split(":"))
-    if (snap.ts.hour, snap.ts.minute) < (h, m):
-        return ""
-    return f"expires today: intraday exit at {at}"
+    return f"expires today: intraday exit at {at[0]:02d}:{at[1]:02d}"
 
 
 def settles_today(snap: MarketSnapshot, bp: BookPosition) -> bool:

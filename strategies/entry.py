@@ -1,11 +1,14 @@
 """Entry decision for the configured structure — a pure function of the snapshot, the book
 as it stands after this bar's exits, and the config.
 
-Order (the first failure is the decision's reason): drawdown stop, max positions, market
-gates (``strategies.gates``), candidate selection on the expiries inside the DTE window
-(nearest the window's middle first: strike rules, credit/width, liquidity, breach
-probability), entry score (with ``--use-fuzzy``), sizing (``strategies.sizing``), risk caps
-(``risk.manager``).
+Order (the first failure is the decision's reason): drawdown stop, max positions, the event
+blackout (``gates.event_blackout_sessions``, off by default), the structure — the configured
+one, or with ``strategy.use_selector`` the regime's (``strategies.selector``: stand aside, or
+its entry conditions) — market gates (``strategies.gates``; a hedge skips them), candidate
+selection on the expiries inside the structure's DTE window (nearest the window's middle
+first: strike rules, back month for a calendar, credit/width or the sign of the price,
+liquidity, breach probability), entry score (with ``--use-fuzzy``), sizing
+(``strategies.sizing``), risk caps (``risk.manager``).
 """
 
 from __future__ import annotations
@@ -192,7 +195,7 @@ def entry_plan(f: FeatureRow, cfg: AppConfig) -> tuple[Plan | None, TradeDecisio
             return None, _skip(ReasonCode.SELECTOR_CONDITIONS, problem, plan.spec)
         return plan, None
     regime = f.regime
-    kind, why = choose(regime, settings)
+    kind, why = choose(regime, settings, f.neural_direction)
     record: dict[str, object] = {"regime": regime.value if regime is not None else "",
                                  "structure": kind.value if kind else "none"}
     if kind is None:
@@ -225,7 +228,7 @@ def session_event(snap: MarketSnapshot) -> tuple[int | None, str]:
 def _event_settings(cfg: AppConfig) -> tuple[int | None, int | None]:
     """(entry blackout sessions, close-before sessions) from ``cfg.gates``; None = off."""
     g = cfg.gates
-    return getattr(g, "event_blackout_sessions", None), getattr(g, "event_close_sessions", None)
+    return g.event_blackout_sessions, g.event_close_sessions
 
 
 def decide_entry(snap: MarketSnapshot, book: EntryBook, cfg: AppConfig) -> TradeDecision:
@@ -235,9 +238,12 @@ def decide_entry(snap: MarketSnapshot, book: EntryBook, cfg: AppConfig) -> Trade
         return _skip(ReasonCode.DRAWDOWN_STOP, book.halted, base)
     if book.open_positions >= cfg.strategy.max_positions:
         return _skip(ReasonCode.MAX_POSITIONS, f"max positions {cfg.strategy.max_positions} open", base)
-    event = event_gate(session_event(snap)[0], _event_settings(cfg)[0], session_event(snap)[1])
-    if event:
-        return _skip(event[0], event[1], base)
+    blackout = _event_settings(cfg)[0]
+    if blackout is not None:
+        n, label = session_event(snap)
+        event = event_gate(n, blackout, label)
+        if event:
+            return _skip(event[0], event[1], base)
     f = snap.features
     plan, skipped = entry_plan(f, cfg)
     if plan is None:

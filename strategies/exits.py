@@ -75,8 +75,7 @@ class ExitRules:
         e = cfg.exits
         return cls(profit_pct=e.profit_pct, loss_multiple=e.loss_multiple, max_hold_days=e.max_hold_days,
                    dte_exit=e.dte_exit, crash_exit=cfg.gates.use_regime_gate, breakout_exit=e.breakout_exit,
-                   profit_target=e.profit_target, on_dte=str(getattr(e, "on_dte", "close")),
-                   on_breakout=str(getattr(e, "on_breakout", "close")))
+                   profit_target=e.profit_target, on_dte=e.on_dte, on_breakout=e.on_breakout)
 
 
 def _profit_hit(x: ExitInputs, rules: ExitRules) -> tuple[bool, str]:

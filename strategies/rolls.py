@@ -13,6 +13,9 @@ id) in its scores, which the driver stores with the new position, so the two are
   are closed and reopened at the same strikes (their spread and fees are paid; a venue with
   partial closes would save that).  The adjusted position needs a credit (or, for a debit
   structure, a debit) but not the entry's credit/width minimum: it is a repair, not an entry.
+  At most one adjustment a session: a position opened or adjusted today is held through a
+  further breakout until the next session (an at-the-money calendar re-centred on a breakout
+  would otherwise be re-tested on the very next bar).
 
 When no replacement passes, the decision is a plain EXIT with the reason and why no roll was
 possible.  A roll is not re-sized and not re-gated (it keeps the position's size; the venue

@@ -14,6 +14,10 @@ credit/width and entry conditions, each ``None`` = the strategy's configured val
 profile (the long put) skips the premium-selling market gates (VIX max, IV rank, CRASH_MODE
 stand-aside ...): it is bought *because* the market is in a crash.
 
+With ``strategy.selector_forecast`` (and the forecaster on) a trend regime also needs the
+forecast to agree: BULL_TREND with a bearish lean (prob_bull - prob_bear < 0) or BEAR_TREND
+with a bullish one stands aside; a missing forecast does not block.
+
 The selector is off by default (``strategy.use_selector``); then the entry opens
 ``strategy.structure`` exactly as before.  When on, every entry decision records the regime
 and the structure (``scores["regime"]``, ``scores["structure"]``, and the decision's
@@ -101,17 +105,20 @@ class SelectorSettings:
     use_selector: bool
     table: Mapping[str, str]
     crash_mode: str  # "stand_aside" | "long_put"
+    use_forecast: bool = False
 
     @classmethod
     def from_config(cls, cfg: AppConfig) -> SelectorSettings:
         s = cfg.strategy
         table = dict(DEFAULT_TABLE)
-        table.update(getattr(s, "selector", None) or {})
-        return cls(bool(getattr(s, "use_selector", False)), table, str(getattr(s, "crash_mode", "stand_aside")))
+        table.update(s.selector)
+        return cls(s.use_selector, table, s.crash_mode, s.selector_forecast)
 
 
-def choose(regime: Regime | None, settings: SelectorSettings) -> tuple[Structure | None, str]:
-    """The structure for ``regime`` (None = stand aside) and the line that says why."""
+def choose(regime: Regime | None, settings: SelectorSettings, direction: float = math.nan
+           ) -> tuple[Structure | None, str]:
+    """The structure for ``regime`` (None = stand aside) and the line that says why;
+    ``direction`` is the forecast's lean prob_bull - prob_bear (NaN when there is none)."""
     if regime is None:
         return None, "selector: regime unavailable: stand aside"
     if regime is Regime.CRASH_MODE and settings.crash_mode == "long_put":
@@ -119,6 +126,9 @@ def choose(regime: Regime | None, settings: SelectorSettings) -> tuple[Structure
     name = settings.table.get(regime.value, STAND_ASIDE)
     if name == STAND_ASIDE:
         return None, f"selector: {regime.value} -> stand aside"
+    if settings.use_forecast and math.isfinite(direction) and (
+            (regime is Regime.BULL_TREND and direction < 0) or (regime is Regime.BEAR_TREND and direction > 0)):
+        return None, f"selector: {regime.value} but the forecast leans {direction:+.2f}: stand aside"
     return Structure(name), f"selector: {regime.value} -> {name}"
 
 

@@ -860,6 +860,16 @@ def test_selector_crash_stands_aside_or_buys_the_put_hedge() -> None:
     assert abs(abs(sl.put_delta[sl.index_of(leg.contract.strike)]) - 0.25) < 0.03
 
 
+def test_selector_trend_needs_the_forecast_to_agree_when_asked() -> None:
+    on = _selector_cfg(strategy__selector_forecast=True)
+    against = _selected(Regime.BEAR_TREND, on, neural_direction=0.3)
+    assert against.action is Action.SKIP and against.codes == (ReasonCode.SELECTOR_STAND_ASIDE,)
+    assert against.reasons == ("selector: BEAR_TREND but the forecast leans +0.30: stand aside",)
+    assert _selected(Regime.BEAR_TREND, on, neural_direction=-0.3).action is Action.ENTER
+    assert _selected(Regime.BEAR_TREND, on).action is Action.ENTER  # no forecast: no veto
+    assert _selected(Regime.BEAR_TREND, _selector_cfg(), neural_direction=0.3).action is Action.ENTER  # off
+
+
 def test_selector_table_is_configuration() -> None:
     d = _selected(Regime.HIGH_VOL_RANGE, _selector_cfg(strategy__selector={"HIGH_VOL_RANGE": "none"}))
     assert d.action is Action.SKIP and d.reasons == ("selector: HIGH_VOL_RANGE -> stand aside",)
@@ -898,6 +908,12 @@ def test_breakout_adjust_rolls_the_tested_side_away_and_keeps_the_other() -> Non
     assert (k[LegRole.SHORT_CALL], k[LegRole.LONG_CALL]) == (c["strikes"][2], c["strikes"][3])
     assert k[LegRole.SHORT_CALL] > 265.0  # away from the tested strike
     assert "adjust call side" in d.reasons[0]
+    # at most one adjustment a session: a position opened (or adjusted) today is held
+    fresh = book_position("P4", strikes=(245.0, 240.0, 265.0, 270.0), opened=DAY)
+    today = snapshot(feats=features(bb_upper=268.0), book=make_book((fresh,), spot=spot), ts=LATER_TS, spot=spot,
+                     slices=(make_slice(spot=spot),))
+    assert not [x for x in decide(today, cfg(exits__on_breakout="adjust")) if x.action in (Action.ROLL, Action.EXIT)]
+    assert only(decide(today, cfg()), Action.EXIT).exit_reason is ExitReason.BREAKOUT  # close mode unchanged
 
 
 def _two_expiry_position(pid: str = "C1", front: dt.date = DAY) -> BookPosition:
@@ -993,7 +1009,7 @@ def test_event_blackout_gate_and_flat_before_event() -> None:
     book = make_book((book_position("E1"),))
     close = cfg(gates__event_close_sessions=1)
     d = only(decide(_event_snapshot(1, book, LATER_TS), close), Action.EXIT)
-    assert d.exit_reason is ExitReason.EVENT and d.reasons == (
+    assert d.exit_reason is ExitReason.EVENT and d.codes == (ReasonCode.EVENT_CLOSE,) and d.reasons == (
         "cpi 2018-03-13 in 1 session(s): flat within 1 session(s) before an event",)
     assert not [d for d in decide(_event_snapshot(2, book, LATER_TS), close) if d.action is Action.EXIT]
 

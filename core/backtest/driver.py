@@ -109,8 +109,11 @@ class BacktestDriver:
         self.features = features
         self.chains = chains
         self.first_bar = first_bar
+        g = cfg.gates
+        events = tuple(g.event_kinds) if g.event_blackout_sessions is not None or g.event_close_sessions is not None \
+            else None
         self.builder = SnapshotBuilder(bars, features, chains, cfg.backtest.bar_minutes, cfg.strategy.underlying,
-                                       ex_dividend)
+                                       ex_dividend, event_kinds=events)
         self.broker = SimBroker.from_config(cfg.backtest)
         self.marker = Marker(chains, self.index, self.builder.dates)
         self.recorder = Recorder(len(bars))

@@ -62,7 +62,8 @@ class ClosedBars(Mapping[int, Bar]):
 
 class SnapshotBuilder:
     def __init__(self, bars: pd.DataFrame, features: FeatureSet, chains: ChainSource, bar_minutes: int,
-                 underlying: str, ex_dividend: Mapping[dt.date, float] | None = None) -> None:
+                 underlying: str, ex_dividend: Mapping[dt.date, float] | None = None,
+                 event_kinds: tuple[str, ...] | None = None) -> None:
         if len(features) != len(bars):
             raise ValueError(f"features cover {len(features)} bars, the run has {len(bars)}")
         self.index = pd.DatetimeIndex(bars.index)
@@ -84,6 +85,13 @@ class SnapshotBuilder:
         nxt = dict(zip(days[:-1], days[1:], strict=True))
         ex = dict(ex_dividend or {})
         self.next_ex = {d: ex.get(nxt[d]) for d in days if d in nxt and nxt[d] in ex}
+        self.events: dict[dt.date, tuple[int, str]] = {}
+        if event_kinds:  # scheduled events (FOMC, CPI) per session: only when an event gate or exit is on
+            from data_factory.events import next_event, sessions_to_event
+
+            for d, k in zip(days, sessions_to_event(days, event_kinds).tolist(), strict=True):
+                upcoming = next_event(d, event_kinds) if k >= 0 else None
+                self.events[d] = (k, f"{upcoming[0]} {upcoming[1]}" if upcoming else "")
         self.timeframes = (bar_minutes, *(m for m in HIGHER_TIMEFRAMES if m > bar_minutes))
         self._higher: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         for m in self.timeframes[1:]:
@@ -101,8 +109,10 @@ class SnapshotBuilder:
 
     def session(self, i: int) -> SessionFacts:
         day = self.dates[i]
+        ev = self.events.get(day)
         return SessionFacts(day, float(self.minutes_to_close[i]), bool(self.last_of_day[i]),
-                            bool(self.first_of_day[i]), self.next_ex.get(day))
+                            bool(self.first_of_day[i]), self.next_ex.get(day),
+                            None if ev is None or ev[0] < 0 else ev[0], ev[1] if ev else "")
 
     def snapshot(self, i: int, book: Book) -> MarketSnapshot:
         ts = self.stamps[i]

@@ -132,6 +132,9 @@ _TARGETS: tuple[tuple[re.Pattern[str], tuple[str, ...], int], ...] = (  # patter
     (re.compile(r"^<=\s*([0-9.]+)\s*ms$"), ("ms_per_chain", "ms_per_bar"), -1),
     (re.compile(r"^>=\s*([0-9.]+)\s*x\s*QuantLib$"), ("speedup_vs_quantlib",), 1),
     (re.compile(r"^>=\s*([0-9.]+)k\s*tokens/s$"), ("tokens_per_second",), 1000),
+    (re.compile(r"^>=\s*([0-9.]+)\s*x\s*reference$"), ("speedup_vs_reference",), 1),
+    (re.compile(r"^>=\s*([0-9.]+)\s*x\s*1 worker$"), ("scaling_vs_1_worker",), 1),
+    (re.compile(r"^<=\s*([0-9.]+)\s*MiB$"), ("peak_mib",), -1),
 )
 
 
@@ -159,6 +162,9 @@ def run_benchmark(cfg: AppConfig, out: Path | None = None, warn: Any = None) -> 
     rows = backtest_workloads(cfg)
     backtest_peak = _peak_mib()
     rows += component_workloads(cfg.run.seed) + _forecaster_rows(cfg.run.seed)
+    from core.bench.optimize import optimizer_workloads
+
+    rows += optimizer_workloads(cfg)
     for row in rows:
         if row.get("target") and row["target"] != "reference":
             row["target_met"] = target_met(row)

@@ -176,6 +176,8 @@ class SessionFacts:
     last_bar: bool  # the last bar of the session (expiring positions settle at its close)
     first_bar: bool
     next_ex_dividend: float | None  # dividend per share when the next session is ex-dividend
+    sessions_to_event: int | None = None  # sessions until the next scheduled event (0 = today); None: not tracked
+    next_event: str = ""  # e.g. "2018-03-13 cpi"
 
 
 class ChainView(Protocol):

@@ -339,8 +339,10 @@ def config_lines(tree: dict[str, Any], indent: int = 0) -> list[str]:
 
 
 def resolved_config(run: RunFiles) -> dict[str, Any]:
-    """The saved config with the dates the run actually used in place of unset (default) ones."""
+    """The saved config a backtest reads, with the dates the run actually used in place of unset ones."""
     tree = json.loads(json.dumps(run.run.get("config", {})))
+    for other_mode in ("optimizer", "live", "pipeline"):  # not read by a backtest: kept in run.json only
+        tree.pop(other_mode, None)
     first_last = (run.run.get("data", {}).get("range") or [None, None])[:2]
     section = tree.get("backtest")
     if isinstance(section, dict):

@@ -1,0 +1,30 @@
+"""The event gate through the engine: with ``gates.event_blackout_sessions = 1`` no position opens
+on a scheduled FOMC/CPI day or the session before it, and the skips name the event."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from core.backtest.run import run_backtest
+from core.config import build_config
+from core.dto import Action
+from data_factory.calendar import sessions
+from data_factory.events import event_days
+
+
+def test_no_entry_in_the_blackout_and_the_skip_names_the_event() -> None:
+    cfg = build_config(None, {"backtest.start": "2018-01-02", "backtest.end": "2018-04-30", "run.progress": False,
+                              "run.no_plot": True, "gates.event_blackout_sessions": 1})
+    res = run_backtest(cfg)
+    days = [d.date() for d in sessions("2018-01-02", "2018-05-31")]
+    events = [d for d in event_days(("fomc", "cpi")) if days[0] <= d <= days[-1]]
+    blocked = set()
+    for e in events:
+        i = next(k for k, d in enumerate(days) if d >= e)
+        blocked |= {days[i], days[max(i - 1, 0)]}
+    opened = {t.position.opened_at.date() for t in res.driver.broker.closed}
+    assert opened and not opened & blocked
+    skips = [r for r in res.driver.recorder.records if r.action is Action.SKIP and "event" in r.text]
+    # every event skip falls in a blackout (a blackout day may skip earlier for another gate: full book, VIX)
+    assert skips and {r.ts.date() for r in skips} <= {d for d in blocked if d <= dt.date(2018, 4, 30)}
+    assert all(("cpi" in r.text) or ("fomc" in r.text) for r in skips)
