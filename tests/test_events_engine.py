@@ -28,3 +28,15 @@ def test_no_entry_in_the_blackout_and_the_skip_names_the_event() -> None:
     # every event skip falls in a blackout (a blackout day may skip earlier for another gate: full book, VIX)
     assert skips and {r.ts.date() for r in skips} <= {d for d in blocked if d <= dt.date(2018, 4, 30)}
     assert all(("cpi" in r.text) or ("fomc" in r.text) for r in skips)
+
+
+def test_a_second_underlying_runs_end_to_end_on_the_embedded_qqq_proxy() -> None:
+    cfg = build_config(None, {"backtest.start": "2018-01-02", "backtest.end": "2018-02-28", "run.progress": False,
+                              "run.no_plot": True, "strategy.underlying": "QQQ"})
+    res = run_backtest(cfg)
+    assert res.inputs.info.underlying == "QQQ"
+    assert any("nasdaq" in n for n in res.inputs.info.notes)  # a NASDAQ Composite proxy, said so
+    closed = res.driver.broker.closed
+    assert closed and all(leg.contract.underlying == "QQQ" for t in closed for leg in t.position.legs)
+    spot = float(res.inputs.bars["close"].iloc[-1])
+    assert all(abs(leg.contract.strike / spot - 1) < 0.2 for t in closed for leg in t.position.legs)
