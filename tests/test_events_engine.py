@@ -40,3 +40,19 @@ def test_a_second_underlying_runs_end_to_end_on_the_embedded_qqq_proxy() -> None
     assert closed and all(leg.contract.underlying == "QQQ" for t in closed for leg in t.position.legs)
     spot = float(res.inputs.bars["close"].iloc[-1])
     assert all(abs(leg.contract.strike / spot - 1) < 0.2 for t in closed for leg in t.position.legs)
+
+
+def test_events_are_drawn_on_the_equity_chart() -> None:
+    import pandas as pd
+
+    from core.outputs.charts import equity_figure
+    from data_factory.events import event_frame
+
+    ts = pd.date_range("2018-01-02 15:00", "2018-03-30 20:00", freq="1D", tz="UTC")
+    equity = pd.DataFrame({"timestamp": [t.isoformat() for t in ts], "equity": 25_000.0})
+    events = event_frame(dt.date(2018, 1, 2), dt.date(2018, 3, 30), ("fomc", "cpi"))
+    fig = equity_figure(equity, "t", events)
+    top = fig.axes[0]
+    labels = {t.get_text() for t in top.get_legend().get_texts()}
+    assert {"FOMC day", "CPI day"} <= labels
+    assert len(top.lines) == 1 + len(events)  # the equity line plus one line per event

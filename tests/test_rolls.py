@@ -14,6 +14,7 @@ import pytest
 from core.backtest.run import load_inputs, run_backtest
 from core.config import build_config
 from core.dto import CONTRACT_MULTIPLIER, Action, ExitReason, LegRole, OptionRight, ReasonCode
+from core.outputs.backtest import trades_frame
 from data_factory.calendar import sessions
 from data_factory.listing import listed_expiries
 from data_factory.scenario import ScenarioMarket, flat_bars, path_bars
@@ -59,6 +60,9 @@ def test_dte_roll_reopens_the_condor_in_the_next_expiry_linked_by_id():
     assert (res.driver.rec.open_positions[first:-1] == 1).all()
     equity = res.driver.rec.equity[res.inputs.first_bar:]
     assert equity[-1] - cfg.backtest.cash == pytest.approx(sum(t.pnl for t in trades), abs=1e-6)
+    # trades.csv links each replacement to the position it replaced
+    frame = trades_frame(trades)
+    assert frame["rolled_from"].tolist() == ["", *[t.position.position_id for t in trades[:-1]]]
 
 
 def test_breakout_adjust_rolls_the_call_side_away_and_keeps_the_puts():

@@ -95,6 +95,7 @@ def trades_frame(trades: list[ClosedTrade]) -> pd.DataFrame:
         for key in ("entry_score", "credit_ratio", "breach_prob", "g"):
             if key in scores:
                 row[f"entry_{key}"] = scores[key]
+        row["rolled_from"] = str(scores.get("rolled_from") or "")  # the position a roll replaced
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -249,7 +250,13 @@ def _write_all(result: BacktestResult, folder: Path, name: str) -> None:
         from core.outputs.charts import equity_chart
         from core.outputs.pdf import build_report
 
-        equity_chart(equity, folder / "equity.png", title=chart_title(result, metrics, baseline))
+        g = result.cfg.gates
+        events = None
+        if g.event_blackout_sessions is not None or g.event_close_sessions is not None:
+            from data_factory.events import event_frame
+
+            events = event_frame(result.inputs.start, result.inputs.end, g.event_kinds)
+        equity_chart(equity, folder / "equity.png", title=chart_title(result, metrics, baseline), events=events)
         build_report(folder)
 
 

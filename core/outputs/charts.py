@@ -58,9 +58,10 @@ def _local_times(timestamps: pd.Series) -> pd.DatetimeIndex:
 BUY_HOLD_COLUMN = "buy_hold_equity"
 
 
-def equity_figure(equity: pd.DataFrame, title: str = "") -> Figure:
+def equity_figure(equity: pd.DataFrame, title: str = "", events: pd.DataFrame | None = None) -> Figure:
     """Equity in dollars (top, with buy-and-hold of the underlying beside it when ``equity`` has a
-    ``buy_hold_equity`` column) and the strategy's drawdown ``E_t / max_{s<=t} E_s - 1`` in percent (bottom)."""
+    ``buy_hold_equity`` column) and the strategy's drawdown ``E_t / max_{s<=t} E_s - 1`` in percent (bottom).
+    ``events`` (``date, kind``: FOMC / CPI days) are drawn as faint vertical lines on both panels."""
     ts = _local_times(equity["timestamp"])
     eq = equity["equity"].to_numpy(float)
     dd = (eq / np.maximum.accumulate(eq) - 1.0) * 100.0
@@ -80,14 +81,24 @@ def equity_figure(equity: pd.DataFrame, title: str = "") -> Figure:
     ax2.set_xlabel("date (New York)")
     ax2.set_ylim(min(float(dd.min()) * 1.1, -0.5), 0.0)
     ax2.grid(alpha=0.3)
+    if events is not None and len(events) and len(ts):
+        colours = {"fomc": "#8e44ad", "cpi": "#d35400"}
+        for kind in sorted(set(events["kind"])):
+            days = pd.to_datetime(events.loc[events["kind"] == kind, "date"])
+            days = days[(days >= ts[0].normalize()) & (days <= ts[-1])]
+            for k, d in enumerate(days):
+                for ax in (ax1, ax2):
+                    ax.axvline(d + pd.Timedelta(hours=9, minutes=30), color=colours.get(kind, GREY), lw=0.6,
+                               alpha=0.5, ls=":", label=f"{kind.upper()} day" if (k == 0 and ax is ax1) else None)
+        ax1.legend(loc="best")
     _time_axis(ax2)
     fig.tight_layout()
     return fig
 
 
-def equity_chart(equity: pd.DataFrame, path: Path, title: str = "") -> Path:
+def equity_chart(equity: pd.DataFrame, path: Path, title: str = "", events: pd.DataFrame | None = None) -> Path:
     """Equity (top) and drawdown in percent (bottom) against time, saved as a PNG at ``path``."""
-    Path(path).write_bytes(png_bytes(equity_figure(equity, title)))
+    Path(path).write_bytes(png_bytes(equity_figure(equity, title, events)))
     return Path(path)
 
 

@@ -236,8 +236,14 @@ def _regimes(run: RunFiles) -> list[Flowable]:
     if codes is None or not np.isfinite(codes.to_numpy(float)).any():
         return [head, _p("Regime at entry is not available in this run: trades.csv has no entry_regime_code values.")]
     stats = category_stats(run.trades["pnl"], regime_names(codes))
-    return [head, _chart(charts.category_png(stats, "Trades and P&L by regime at entry"), NO_TRADES), Spacer(1, 4),
-            _stats_table(stats, "regime at entry")]
+    out = [head, _chart(charts.category_png(stats, "Trades and P&L by regime at entry"), NO_TRADES), Spacer(1, 4),
+           _stats_table(stats, "regime at entry")]
+    kinds = run.trades["structure"].astype(str).to_numpy() if "structure" in run.trades else np.array([])
+    if len(kinds) and (kinds != kinds[0]).any():  # the selector mixes structures
+        by_structure = category_stats(run.trades["pnl"], run.trades["structure"].astype(str))
+        out += [Spacer(1, 6), _p("Trades and P&L by structure (the selector's choices)."), Spacer(1, 2),
+                _stats_table(by_structure, "structure")]
+    return out
 
 
 def _greeks(run: RunFiles) -> list[Flowable]:
