@@ -56,3 +56,23 @@ def test_events_are_drawn_on_the_equity_chart() -> None:
     labels = {t.get_text() for t in top.get_legend().get_texts()}
     assert {"FOMC day", "CPI day"} <= labels
     assert len(top.lines) == 1 + len(events)  # the equity line plus one line per event
+
+
+def test_selector_comparison_page(tmp_path) -> None:
+    import json
+
+    import pypdf
+
+    from core.outputs.comparison import compare
+
+    cfg = build_config(None, {"backtest.start": "2018-01-02", "backtest.end": "2018-03-30", "run.no_plot": True})
+    got = compare(cfg, tmp_path / "cmp")
+    pdf = pypdf.PdfReader(tmp_path / "cmp" / "comparison.pdf")
+    assert len(pdf.pages) == 1
+    text = pdf.pages[0].extract_text()
+    assert "plain iron condor" in text and "regime selector" in text and "iron_condor" in text
+    saved = json.loads((tmp_path / "cmp" / "comparison.json").read_text())
+    assert saved["plain"]["metrics"]["trades"] == got["plain"]["metrics"]["trades"] > 0
+    from core.dto import Structure
+
+    assert set(saved["selector"]["by_structure"]) <= {s.value for s in Structure}
