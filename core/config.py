@@ -51,6 +51,27 @@ class RunConfig(_Frozen):
                                            "--model checkpoint")
 
 
+class UnderlyingConfig(_Frozen):
+    """Per-underlying listing and data facts (``[data.underlyings.QQQ]`` in a config file)."""
+
+    strike_step: float = Field(1.0, gt=0.0, le=100.0, description="strike increment within +-15% of spot, $")
+    strike_step_far: float = Field(5.0, gt=0.0, le=500.0, description="strike increment further out, $")
+    dividend_yield: float | None = Field(None, ge=0.0, le=0.10, description="default: data.dividend_yield")
+    chain_max_lag_seconds: float | None = Field(None, gt=0, description="default: data.chain_max_lag_seconds or "
+                                                                        "the SPEC limit (600 s SPY/QQQ, 900 s SPX)")
+
+    @model_validator(mode="after")
+    def _steps_in_order(self) -> UnderlyingConfig:
+        if self.strike_step_far < self.strike_step:
+            raise ValueError(f"strike_step_far {self.strike_step_far} must be >= strike_step {self.strike_step}")
+        return self
+
+
+def _default_underlyings() -> dict[str, dict[str, float]]:
+    # trailing dividend yields of the ETFs (rounded): SPY ~1.8%, QQQ ~0.7%, IWM ~1.3%
+    return {"SPY": {"dividend_yield": 0.018}, "QQQ": {"dividend_yield": 0.007}, "IWM": {"dividend_yield": 0.013}}
+
+
 class DataConfig(_Frozen):
     source: Literal["embedded", "synthetic", "files"] = "embedded"
     spot_data: str | None = Field(None, description="vendor bar file (CSV/Parquet); implies source=files")
@@ -62,6 +83,22 @@ class DataConfig(_Frozen):
     chain_max_stale_fraction: float = Field(0.2, ge=0.0, le=1.0, description="vendor chains: abort above this")
     synthetic_start: dt.date = Field(dt.date(2018, 1, 2), description="first day of the synthetic market")
     synthetic_end: dt.date = Field(dt.date(2019, 12, 31), description="last day of the synthetic market")
+    underlyings: dict[str, dict[str, float]] = Field(
+        default_factory=_default_underlyings,
+        description="per underlying: strike_step, strike_step_far, dividend_yield, chain_max_lag_seconds")
+
+    @field_validator("underlyings")
+    @classmethod
+    def _underlyings_valid(cls, value: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        return {str(k).upper(): UnderlyingConfig(**v).model_dump(exclude_none=True) for k, v in value.items()}
+
+    def for_underlying(self, symbol: str) -> tuple[tuple[float, float], float, float | None]:
+        """(strike steps, dividend yield, chain lag limit or None) of ``symbol``: its own entry, else the
+        data-wide values."""
+        u = UnderlyingConfig(**self.underlyings.get(symbol.upper(), {}))
+        div = u.dividend_yield if u.dividend_yield is not None else self.dividend_yield
+        lag = self.chain_max_lag_seconds if self.chain_max_lag_seconds is not None else u.chain_max_lag_seconds
+        return (u.strike_step, u.strike_step_far), div, lag
 
     @model_validator(mode="before")
     @classmethod

@@ -26,7 +26,8 @@ At a timestamp ``t`` (tz-aware, America/New_York):
 * Volume and open interest are daily figures, deterministic in moneyness and DTE (see
   ``_liquidity``) times log-normal noise from a Generator seeded by (seed, date, expiry).
 
-Strikes of a day: ``strike_grid(S_ref)``; expiries: ``listed_expiries(date)``.
+Strikes of a day: ``strike_grid(S_ref, step, far_step)`` (per underlying; $1 / $5 for SPY);
+expiries: ``listed_expiries(date)``.
 """
 
 from __future__ import annotations
@@ -133,8 +134,9 @@ class ModelChainSource:
 
     def __init__(self, spot: pd.Series, vix: pd.DataFrame, underlying: str = DEFAULTS.strategy.underlying,
                  params: SurfaceParams | None = None, seed: int = DEFAULTS.run.seed, cache_size: int = 512,
-                 vix_path: pd.Series | None = None) -> None:
+                 vix_path: pd.Series | None = None, strike_steps: tuple[float, float] = (1.0, 5.0)) -> None:
         self.underlying = underlying
+        self.strike_steps = (float(strike_steps[0]), float(strike_steps[1]))
         self.params = params or SurfaceParams()
         self.seed = int(seed)
         self._cache_size = int(cache_size)
@@ -327,7 +329,7 @@ class ModelChainSource:
     def _grid(self, state: _MarketState) -> np.ndarray:
         grid = self._grids.get(state.day)
         if grid is None:
-            grid = strike_grid(state.ref_spot)
+            grid = strike_grid(state.ref_spot, *self.strike_steps)
             grid.flags.writeable = False
             self._grids[state.day] = grid
         return grid

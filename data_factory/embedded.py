@@ -226,12 +226,13 @@ class EmbeddedMarket:
     """``MarketSource`` over the data ``arch`` ships (see the module doc for factors and proxies)."""
 
     def __init__(self, seed: int = DEFAULTS.run.seed, underlying: str = DEFAULTS.strategy.underlying,
-                 surface: SurfaceParams | None = None) -> None:
+                 surface: SurfaceParams | None = None, strike_steps: tuple[float, float] = (1.0, 5.0)) -> None:
         if underlying not in PRICE_DIVISOR:
             raise ConfigError(f"underlying {underlying!r} has no embedded data; choose one of {sorted(PRICE_DIVISOR)}")
         self.seed = int(seed)
         self.underlying = underlying
         self.surface = surface  # rates, dividend yield and smile of the modelled chains
+        self.strike_steps = strike_steps  # listed strike increments near the money / far from it
         daily = _proxy_daily(underlying)
         vix = self.vix()
         proxied = vix.index[vix["is_proxy"].to_numpy()]
@@ -302,4 +303,4 @@ class EmbeddedMarket:
             if path is not None and path.index.equals(idx):  # the bridge's bars: follow its VIX
                 vix_path = path
         return ModelChainSource(spot=bars["close"], vix=self.vix(), underlying=self.underlying, params=self.surface,
-                                vix_path=vix_path)
+                                vix_path=vix_path, strike_steps=self.strike_steps)

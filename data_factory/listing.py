@@ -130,22 +130,26 @@ def is_monthly(expiry: dt.date) -> bool:
     return previous_session_on_or_before(third_friday(expiry.year, expiry.month)) == expiry
 
 
-def strike_grid(spot: float) -> np.ndarray:
-    """Listed strikes around ``spot``: $1 steps in [0.85 S, 1.15 S], $5 steps out to [0.5 S, 1.5 S].
+def strike_grid(spot: float, step: float = 1.0, far_step: float = 5.0) -> np.ndarray:
+    """Listed strikes around ``spot``: ``step`` ($1) in [0.85 S, 1.15 S], ``far_step`` ($5) out to
+    [0.5 S, 1.5 S] (per underlying from config ``data.underlyings``).
 
-    The $1 band is ``ceil(0.85 S) .. floor(1.15 S)``; the $5 strikes are the multiples of 5 in
-    ``[0.5 S, 1.5 S]`` outside it.  Strikes below $1 are dropped.
+    The fine band is the multiples of ``step`` in ``[0.85 S, 1.15 S]``; the coarse strikes are the
+    multiples of ``far_step`` in ``[0.5 S, 1.5 S]`` outside it.  Strikes below $1 are dropped.
 
     >>> strike_grid(100.0)[[0, 1, 2, -1]].tolist()
     [50.0, 55.0, 60.0, 150.0]
     """
     if not (spot > 0 and math.isfinite(spot)):
         raise ValueError(f"spot must be positive and finite, got {spot}")
-    lo1, hi1 = math.ceil(spot * (1 - FINE_BAND) - 1e-9), math.floor(spot * (1 + FINE_BAND) + 1e-9)
-    fine = np.arange(lo1, hi1 + 1, dtype=float)
-    lo5 = 5 * math.ceil(spot * (1 - OUTER_BAND) / 5 - 1e-9)
-    hi5 = 5 * math.floor(spot * (1 + OUTER_BAND) / 5 + 1e-9)
-    coarse = np.arange(lo5, hi5 + 1, 5, dtype=float)
-    coarse = coarse[(coarse < lo1) | (coarse > hi1)]
+    if not (step > 0 and far_step >= step):
+        raise ValueError(f"strike steps must satisfy 0 < step <= far_step, got {step}, {far_step}")
+    lo1 = math.ceil(spot * (1 - FINE_BAND) / step - 1e-9)
+    hi1 = math.floor(spot * (1 + FINE_BAND) / step + 1e-9)
+    fine = np.round(np.arange(lo1, hi1 + 1, dtype=float) * step, 6)
+    lo5 = math.ceil(spot * (1 - OUTER_BAND) / far_step - 1e-9)
+    hi5 = math.floor(spot * (1 + OUTER_BAND) / far_step + 1e-9)
+    coarse = np.round(np.arange(lo5, hi5 + 1, dtype=float) * far_step, 6)
+    coarse = coarse[(coarse < lo1 * step - 1e-9) | (coarse > hi1 * step + 1e-9)]
     grid = np.union1d(fine, coarse)
     return grid[grid >= 1.0]

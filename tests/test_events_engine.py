@@ -76,3 +76,36 @@ def test_selector_comparison_page(tmp_path) -> None:
     from core.dto import Structure
 
     assert set(saved["selector"]["by_structure"]) <= {s.value for s in Structure}
+
+
+def test_a_vendor_underlying_with_its_own_config_runs_end_to_end(tmp_path) -> None:
+    """IWM from vendor files (here: an export relabelled) with its dividend yield and strike steps
+    taken from ``data.underlyings``."""
+    import pandas as pd
+
+    from core.main import main
+    from data_factory.listing import strike_grid
+
+    exp = tmp_path / "exp"
+    assert main(["--mode", "data", "export", "--start", "2018-03-01", "--end", "2018-03-16", "--out", str(exp),
+                 "--no-progress"]) == 0
+    chain = pd.read_parquet(exp / "SPY_chains.parquet")
+    chain["underlying_symbol"] = "IWM"
+    chain.to_parquet(tmp_path / "iwm_chain.parquet", index=False)
+    cfg_file = tmp_path / "iwm.toml"
+    cfg_file.write_text("[data.underlyings.IWM]\ndividend_yield = 0.013\nstrike_step = 0.5\nstrike_step_far = 2.5\n"
+                        "chain_max_lag_seconds = 86400\n")  # the export's snapshots are a few a day
+    cfg = build_config(None, {"data.spot_data": str(exp / "SPY_bars_5min.csv"),
+                              "data.options_data": str(tmp_path / "iwm_chain.parquet"), "strategy.underlying": "IWM",
+                              "data.underlyings": {"IWM": {"dividend_yield": 0.013, "strike_step": 0.5,
+                                                           "strike_step_far": 2.5, "chain_max_lag_seconds": 86400}}})
+    assert cfg.data.for_underlying("IWM") == ((0.5, 2.5), 0.013, 86400)
+    assert cfg.data.for_underlying("SPY")[1] == 0.018 and cfg.data.for_underlying("XYZ")[0] == (1.0, 5.0)
+    rc = main(["--mode", "backtest", "--config", str(cfg_file), "--underlying", "IWM", "--spot-data",
+               str(exp / "SPY_bars_5min.csv"), "--options-data", str(tmp_path / "iwm_chain.parquet"),
+               "--bt-start", "2018-03-05", "--bt-end", "2018-03-16", "--no-plot", "--no-progress",
+               "--out", str(tmp_path / "run")])
+    assert rc == 0
+    grid = strike_grid(150.0, 0.5, 2.5)
+    assert 149.5 in grid and 150.5 in grid and 80.0 in grid and 81.0 not in grid
+    assert "IWM" in (tmp_path / "run" / "run.json").read_text()

@@ -17,11 +17,13 @@ def build_market(cfg: AppConfig) -> MarketSource:
     d = cfg.data
     from data_factory.surface import SurfaceParams
 
-    surface = SurfaceParams(rate=d.rate, dividend_yield=d.dividend_yield)
+    steps, div_yield, max_lag = d.for_underlying(cfg.strategy.underlying)
+    surface = SurfaceParams(rate=d.rate, dividend_yield=div_yield)
     if d.source == "embedded":
         from data_factory.embedded import EmbeddedMarket
 
-        return EmbeddedMarket(seed=cfg.run.seed, underlying=cfg.strategy.underlying, surface=surface)
+        return EmbeddedMarket(seed=cfg.run.seed, underlying=cfg.strategy.underlying, surface=surface,
+                              strike_steps=steps)
     if d.source == "synthetic":
         from data_factory.synthetic import SyntheticMarket
 
@@ -31,7 +33,7 @@ def build_market(cfg: AppConfig) -> MarketSource:
         from data_factory.vendor import FilesMarket
 
         return FilesMarket(d.spot_data, d.options_data, underlying=cfg.strategy.underlying, rate=d.rate,
-                           div_yield=d.dividend_yield, vix_path=d.vix_data, max_lag_seconds=d.chain_max_lag_seconds,
+                           div_yield=div_yield, vix_path=d.vix_data, max_lag_seconds=max_lag,
                            max_stale_fraction=d.chain_max_stale_fraction)
     raise ConfigError(f"--data-source {d.source!r}: choose embedded, synthetic or files")
 
