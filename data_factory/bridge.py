@@ -4,37 +4,46 @@ OHLC (spot) and real close (VIX), and otherwise a random walk's.
 For a session with open O, high H, low L, close C, volume V and n one-minute bars (log prices
 ``o, h, l, c``):
 
-1. **Variance.**  The session's log variance is ``σ_d² = K_VAR · σ²_P`` with the Parkinson
-   variance ``σ²_P = ln(H/L)² / (4 ln 2)`` and ``K_VAR = 1``; per minute ``σ_m = σ_d / sqrt(n)``.
-   (Range estimators understate open-to-close variance by about a third on this file, but the
-   range is pinned below anyway; ``scripts/market_model_stats.py`` shows 1.0 leaks least.)
-2. **Raw walk.**  A Brownian bridge in log price from ``o`` (minute 0) to ``c`` (minute n) with
-   step ``σ_m`` — a random walk pinned to the real open and close, nothing else known.
-3. **Range.**  The walk's maximum ``M`` and minimum ``m`` are moved onto the real ``h`` and
-   ``l`` by a monotone, piecewise-linear map of price levels that is the identity between
-   ``min(o, c)`` and ``max(o, c)``: levels above ``max(o, c)`` are scaled by
-   ``(h − max(o, c)) / (M − max(o, c))``, levels below ``min(o, c)`` by
-   ``(min(o, c) − l) / (min(o, c) − m)``.  Times of the extremes are the walk's own (no
-   separately drawn touch times, no skeleton through the extremes).  When the walk never leaves
-   the band on a side the range needs, a piecewise-linear correction through (0, 0),
-   (t_high, h − p(t_high)), (t_low, l − p(t_low)), (n, 0) at the walk's interior extremes lifts
-   (lowers) it there; it is zero at the open and the close and never pushes a point past H or L.
-4. **Exactness.**  Minute 0 is written as O, minute n as C, the arg-max as H and the arg-min as
-   L (bitwise), and everything is clipped to [L, H].
-5. **Bars.**  Bar k: open = x[k-1], close = x[k], high = min(max(open, close) + |z|·σ/2, H),
-   low = max(min(open, close) - |z'|·σ/2, L) (σ the per-minute price scale).  Hence first
-   open = O, last close = C, max high = H and min low = L exactly.
-6. **Volume.**  U-shaped profile ``w(τ) = 1 + 3·exp(-12τ) + 2·exp(-15(1-τ))`` at bar midpoints
+1. **Variance.**  The session's log variance blends what was known before it with its own
+   range: ``σ_d² = ½ σ²_prior + ½ σ²_P`` with the Parkinson variance
+   ``σ²_P = ln(H/L)² / (4 ln 2)`` of the day and ``σ²_prior`` the mean Parkinson variance of the
+   ``PRIOR_SESSIONS = 20`` sessions before it (``prior_variance``; a range with no history uses
+   its own).  A path conditioned on its range must be drawn with the volatility that produced
+   it, not with the one its range alone suggests: a day's range is a noisy read of σ, and the
+   range-only σ makes a wide-range day wiggle too much and a narrow one trend too much.  Per
+   minute ``σ_m = σ_d / sqrt(n)``.
+2. **Exact conditional walk.**  The log price is a random walk on ``LATTICE_LEVELS = 128``
+   equally spaced levels from ``l* = l + β σ_m`` to ``h* = h − β σ_m`` (``β = 0.5826``, the
+   Broadie–Glasserman–Kou discrete-monitoring shift: a walk observed once a minute peaks about
+   ``β σ_m`` below the continuous high) with Gaussian steps of standard deviation ``σ_m``,
+   started at the level of the real open and drawn **exactly from its law conditioned on**
+   staying within [l*, h*], visiting both l* and h*, and ending at the level of the real close.
+   The conditioning is a Doob h-transform: a backward pass computes, for every minute, level
+   and "still has to visit the top / the bottom" flag, the probability of meeting the
+   conditions from there; the forward pass draws each step from the Gaussian step times that
+   probability (inverse CDF of the day's normals).  No time of the high or low is drawn and no
+   level is remapped, so nothing about the close reaches the morning beyond what a random walk
+   with those extremes carries (``scripts/market_model_stats.py``).
+3. **Exactness.**  Minute 0 is written as O and minute n as C (bitwise); all minutes lie in
+   [L, H].
+4. **Bars.**  Bar k: open = x[k-1], close = x[k], high = min(max(open, close) + |z|·σ/2, H),
+   low = max(min(open, close) - |z'|·σ/2, L) (σ the per-minute price scale); the bar with the
+   session's highest close has high = H and the one with the lowest close has low = L (the
+   continuous extreme lies between the minute closes).  Hence first open = O, last close = C,
+   max high = H and min low = L exactly.
+5. **Volume.**  U-shaped profile ``w(τ) = 1 + 3·exp(-12τ) + 2·exp(-15(1-τ))`` at bar midpoints
    τ = (k - ½)/n, times log-normal noise ``exp(0.3z - 0.045)``; integer shares by
    largest-remainder rounding so the bars sum exactly to V (V rounded to whole shares first).
-7. **VIX.**  ``ln VIX(j) = ln VIX_prev + β·(s(j) − ln P) + η(j)`` with ``s`` the spot path, P
+6. **VIX.**  ``ln VIX(j) = ln VIX_prev + β·(s(j) − ln P) + η(j)`` with ``s`` the spot path, P
    the previous close, ``β = −8.0 · min(1, 25 / VIX_prev)`` (log-VIX elasticity to the index;
    −8 is the 2014–2018 daily regression slope, R² 0.67; at high levels VIX moves less in
    percent, so the elasticity falls with the level) and ``η`` a Brownian bridge that starts at 0 at the previous
    close, runs ``n/4`` minutes of overnight variance before the open, and ends at the residual
-   that makes minute n equal the real VIX close.  Its step is
-   ``|β|·σ_m·sqrt(1/ρ² − 1)`` with ``ρ = −0.72``, so 5-minute log changes of VIX and spot
-   correlate like the daily ones do (not deterministically).  The path stays within
+   that makes minute n equal the real VIX close.  Its step is ``|β|·σ̂·sqrt(1/ρ² − 1)`` with
+   ``σ̂`` the spot path's own realised minute volatility that day and ``ρ = −0.80`` (the
+   2014–2018 daily correlation is −0.817), so 5-minute log changes of VIX and spot correlate
+   about like the daily ones do (−0.76 pooled over 1999–2018; the pull to the real close and the
+   band below weaken it a little), not deterministically.  The path stays within
    [min(prev, close) / 1.35, max(prev, close) × 1.35] and [5, 150] (no made-up spike far beyond
    both closes), and its last minute is the real close exactly.
 
@@ -49,6 +58,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.special import ndtr
 
 from core.dto import DataError
 from data_factory.bars import resample_bars
@@ -57,12 +67,15 @@ from data_factory.calendar import bar_grid
 
 MAX_SESSION_MINUTES = 390  # longest NYSE session (09:30-16:00); fixes the per-day random block size
 _NOISE_ROWS = 5  # path increments, high wiggle, low wiggle, volume noise, VIX residual increments
-_CHUNK_DAYS = 128
-K_VAR = 1.0  # session variance / Parkinson variance (see the module doc)
+_CHUNK_DAYS = 32  # sessions per backward pass (memory: 32 x 391 x 4 x 128 doubles = 51 MB)
+LATTICE_LEVELS = 128  # price levels between the shifted low and high
+PRIOR_SESSIONS = 20  # sessions whose mean Parkinson variance is the prior (module doc, step 1)
+PRIOR_WEIGHT = 0.5  # weight of the prior in the session's variance
+MONITORING_SHIFT = 0.5826  # Broadie-Glasserman-Kou: -zeta(1/2)/sqrt(2 pi)
 VIX_BETA = -8.0  # d ln VIX / d ln S at VIX <= VIX_BETA_LEVEL
 VIX_BETA_LEVEL = 25.0  # above it the elasticity is VIX_BETA * 25 / VIX (a VIX of 75 moves less in % than one of 15)
 VIX_BAND = 1.35  # the path stays within [min(prev, close) / 1.35, max(prev, close) x 1.35]
-VIX_RHO = -0.72  # correlation of VIX and spot log changes
+VIX_RHO = -0.80  # correlation of VIX and spot minute log changes (2014-2018 daily: -0.817)
 VIX_OVERNIGHT = 0.25  # overnight residual variance, in sessions
 VIX_BOUNDS = (5.0, 150.0)
 
@@ -86,80 +99,109 @@ def _draw(seed: int, days: pd.DatetimeIndex) -> np.ndarray:
     return normals
 
 
-def _bridge(start: np.ndarray, end: np.ndarray, n: np.ndarray, step: np.ndarray, z: np.ndarray) -> np.ndarray:
-    """Brownian bridges from ``start`` (column 0) to ``end`` (column n), step ``step``; rows padded to 391."""
-    j = np.arange(MAX_SESSION_MINUTES + 1)[None, :]
-    walk = np.concatenate([np.zeros((len(start), 1)), np.cumsum(z * step[:, None], axis=1)], axis=1)
-    frac = np.minimum(j / n[:, None], 1.0)
-    w_end = np.take_along_axis(walk, n[:, None], axis=1)
-    return start[:, None] + walk - frac * w_end + frac * (end - start)[:, None]
+def parkinson_variance(daily: pd.DataFrame) -> np.ndarray:
+    """Per-session Parkinson log variance ``ln(H/L)² / (4 ln 2)``."""
+    return np.log(daily["high"].to_numpy(np.float64) / daily["low"].to_numpy(np.float64)) ** 2 / (4.0 * np.log(2.0))
 
 
-def _interior_extreme(p: np.ndarray, n: np.ndarray, sign: float) -> np.ndarray:
-    """Minute of the highest (sign +1) or lowest (-1) point strictly inside each session."""
-    j = np.arange(MAX_SESSION_MINUTES + 1)[None, :]
-    inside = (j > 0) & (j < n[:, None])
-    return np.argmax(np.where(inside, sign * p, -np.inf), axis=1)
+def prior_variance(daily: pd.DataFrame) -> pd.Series:
+    """Mean Parkinson variance of the ``PRIOR_SESSIONS`` sessions before each one, by date (NaN on the
+    first session of ``daily``): what was known of the volatility level before the day opened."""
+    park = pd.Series(parkinson_variance(daily), index=pd.DatetimeIndex(daily.index).normalize())
+    return park.rolling(PRIOR_SESSIONS, min_periods=1).mean().shift(1)
 
 
-def _hat(n: np.ndarray, t1: np.ndarray, v1: np.ndarray, t2: np.ndarray, v2: np.ndarray) -> np.ndarray:
-    """Piecewise-linear function through (0, 0), (t1, v1), (t2, v2), (n, 0) with t1 < t2 (rows padded)."""
-    j = np.arange(MAX_SESSION_MINUTES + 1)[None, :].astype(np.float64)
-    t1, t2, nn = t1[:, None].astype(np.float64), t2[:, None].astype(np.float64), n[:, None].astype(np.float64)
-    v1, v2 = v1[:, None], v2[:, None]
-    first = v1 * j / np.maximum(t1, 1.0)
-    middle = v1 + (v2 - v1) * (j - t1) / np.maximum(t2 - t1, 1.0)
-    last = v2 * (nn - j) / np.maximum(nn - t2, 1.0)
-    return np.where(j <= t1, first, np.where(j <= t2, middle, np.where(j <= nn, last, 0.0)))
+def _session_variance(daily: pd.DataFrame, prior: pd.Series | None) -> np.ndarray:
+    """Step 1 of the module doc; ``prior`` (by date) defaults to ``prior_variance(daily)``."""
+    park = parkinson_variance(daily)
+    days = pd.DatetimeIndex(daily.index).normalize()
+    known = (prior_variance(daily) if prior is None else prior).reindex(days).to_numpy(np.float64)
+    known = np.where(np.isfinite(known) & (known > 0), known, park)
+    return PRIOR_WEIGHT * known + (1.0 - PRIOR_WEIGHT) * park
 
 
-def _log_path(o: np.ndarray, h: np.ndarray, lo: np.ndarray, c: np.ndarray, n: np.ndarray, sigma_m: np.ndarray,
-              z: np.ndarray) -> np.ndarray:
-    """Log price at minutes 0..n per day (rows padded to 391, padding = close): steps 2–3 of the module doc."""
-    lo_, hi_ = np.log(lo), np.log(h)
-    a, b = np.minimum(np.log(o), np.log(c)), np.maximum(np.log(o), np.log(c))
-    p = _bridge(np.log(o), np.log(c), n, sigma_m, z)
-    j = np.arange(MAX_SESSION_MINUTES + 1)[None, :]
-    p = np.where(j <= n[:, None], p, np.log(c)[:, None])
-    rows = np.arange(len(o))
-    # (a) excursions beyond the band [a, b] are scaled so that the walk's extremes land on the day's
-    top, bottom = p.max(axis=1), p.min(axis=1)
-    up = np.divide(hi_ - b, top - b, out=np.ones_like(b), where=top > b)
-    dn = np.divide(a - lo_, a - bottom, out=np.ones_like(a), where=bottom < a)
-    p = np.where(p > b[:, None], b[:, None] + (p - b[:, None]) * up[:, None], p)
-    p = np.where(p < a[:, None], a[:, None] - (a[:, None] - p) * dn[:, None], p)
-    # (b) one that falls short is lifted (lowered) at its interior extreme by a piecewise-linear
-    # correction that is zero at the open and the close: no spike, only a slight drift
-    t_hi, t_lo = _interior_extreme(p, n, 1.0), _interior_extreme(p, n, -1.0)
-    d_hi = np.maximum(hi_ - p[rows, t_hi], 0.0)
-    d_lo = np.minimum(lo_ - p[rows, t_lo], 0.0)
-    first = t_hi <= t_lo
-    corr = _hat(n, np.where(first, t_hi, t_lo), np.where(first, d_hi, d_lo),
-                np.where(first, t_lo, t_hi), np.where(first, d_lo, d_hi))
-    return p + corr
+def _kernels(step_levels: np.ndarray, levels: int) -> np.ndarray:
+    """Gaussian step weights between lattice levels, one (K, K) matrix per session (unnormalised:
+    the constant cancels in every conditional draw)."""
+    d = np.arange(levels, dtype=np.float64)
+    return np.exp(-0.5 * (d[:, None] - d[None, :]) ** 2 / step_levels[:, None, None] ** 2)
 
 
-def session_paths(daily: pd.DataFrame, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,
-                                                              np.ndarray]:
+def conditioned_walk(start: np.ndarray, end: np.ndarray, n: int, u: np.ndarray, step_levels: np.ndarray,
+                     levels: int = LATTICE_LEVELS) -> np.ndarray:
+    """Integer level paths (D, n + 1) on 0..K-1 from ``start`` to ``end``, drawn exactly from a Gaussian
+    random walk (step sd ``step_levels``, in levels) conditioned on staying in [0, K-1], visiting both 0
+    and K-1 and ending at ``end``; ``u`` (D, n) are the uniforms of the forward draws.
+
+    Flags: 0 = nothing left to visit, 1 = the top, 2 = the bottom, 3 = both.  ``g[t, f, y]`` is the
+    probability (up to a per-session constant) of meeting the conditions from level y at minute t
+    with flags f still open *before* y is counted."""
+    kern = _kernels(step_levels, levels)
+    d, top = len(start), levels - 1
+    g = np.empty((d, n + 1, 4, levels))
+    h = np.zeros((d, 4, levels))
+    h[np.arange(d), 0, end] = 1.0
+    for t in range(n, 0, -1):
+        gt = g[:, t]
+        gt[...] = h
+        gt[:, 1, top], gt[:, 3, top] = h[:, 0, top], h[:, 2, top]  # reaching the top clears its flag
+        gt[:, 2, 0], gt[:, 3, 0] = h[:, 0, 0], h[:, 1, 0]
+        h = gt @ kern
+        h /= np.maximum(h.max(axis=(1, 2), keepdims=True), np.finfo(np.float64).tiny)
+    x = np.empty((d, n + 1), dtype=np.int64)
+    x[:, 0] = start
+    flags = (start != top).astype(np.int64) + 2 * (start != 0)
+    rows = np.arange(d)
+    for t in range(n):
+        cum = np.cumsum(kern[rows, x[:, t]] * g[rows, t + 1, flags], axis=1)
+        y = np.minimum((cum < (u[:, t] * cum[:, -1])[:, None]).sum(axis=1), top)
+        x[:, t + 1] = y
+        flags = np.where(y == top, flags & 2, flags)
+        flags = np.where(y == 0, flags & 1, flags)
+    return x
+
+
+def _log_paths(o: np.ndarray, h: np.ndarray, lo: np.ndarray, c: np.ndarray, n: np.ndarray, sigma_m: np.ndarray,
+               z: np.ndarray) -> np.ndarray:
+    """Log price at minutes 0..n per day (rows padded to 391 with the close): step 2 of the module doc."""
+    lh, ll = np.log(h), np.log(lo)
+    shift = np.minimum(MONITORING_SHIFT * sigma_m, 0.25 * (lh - ll))
+    top, bottom = lh - shift, ll + shift
+    width = (top - bottom) / (LATTICE_LEVELS - 1)
+    safe = np.where(width > 0, width, 1.0)
+
+    def level(v: np.ndarray) -> np.ndarray:
+        return np.clip(np.rint((np.log(v) - bottom) / safe), 0, LATTICE_LEVELS - 1).astype(np.int64)
+
+    start, end = level(o), level(c)
+    u = ndtr(z)
+    out = np.repeat(np.log(c)[:, None], MAX_SESSION_MINUTES + 1, axis=1)
+    moving = np.flatnonzero(width > 0)
+    for m in np.unique(n[moving]):
+        same = moving[n[moving] == m]
+        for s in range(0, len(same), _CHUNK_DAYS):
+            k = same[s: s + _CHUNK_DAYS]
+            walk = conditioned_walk(start[k], end[k], int(m), u[k, :m], sigma_m[k] / safe[k])
+            out[k, : m + 1] = bottom[k, None] + walk * width[k, None]
+    flat = width <= 0  # H == L: nothing moves
+    out[flat] = np.log(o[flat])[:, None]
+    return out
+
+
+def session_paths(daily: pd.DataFrame, seed: int, prior: pd.Series | None = None
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Spot at minutes 0..n of every session (price, rows padded to 391), bar counts n, per-minute log
-    step, the normals block and the bar labels (UTC ns)."""
+    step, the normals block and the bar labels (UTC ns).  ``prior``: the variance known before each
+    session, by date (``prior_variance`` of a longer history); default: from ``daily`` itself."""
     days = pd.DatetimeIndex(daily.index).normalize()
     labels, n = bar_grid(days, 1)
     if n.max() > MAX_SESSION_MINUTES:
         raise DataError(f"a session longer than {MAX_SESSION_MINUTES} minutes cannot be bridged")
     o, h, lo, c = (daily[k].to_numpy(dtype=np.float64) for k in ("open", "high", "low", "close"))
     normals = _draw(seed, days)
-    sigma_m = np.sqrt(K_VAR) * np.log(h / lo) / (2.0 * np.sqrt(np.log(2.0))) / np.sqrt(n)
-    x = np.empty((len(o), MAX_SESSION_MINUTES + 1))
-    for s in range(0, len(o), _CHUNK_DAYS):
-        k = slice(s, s + _CHUNK_DAYS)
-        x[k] = np.exp(_log_path(o[k], h[k], lo[k], c[k], n[k], sigma_m[k], normals[k, 0, :-1]))
+    sigma_m = np.sqrt(_session_variance(daily, prior) / n)
+    x = np.clip(np.exp(_log_paths(o, h, lo, c, n, sigma_m, normals[:, 0, :-1])), lo[:, None], h[:, None])
     rows = np.arange(len(o))
-    x = np.clip(x, lo[:, None], h[:, None])
-    x[rows, np.argmax(x[:, : MAX_SESSION_MINUTES + 1] * (np.arange(MAX_SESSION_MINUTES + 1)[None, :] <= n[:, None]),
-                      axis=1)] = h
-    masked_low = np.where(np.arange(MAX_SESSION_MINUTES + 1)[None, :] <= n[:, None], x, np.inf)
-    x[rows, np.argmin(masked_low, axis=1)] = lo
     x[:, 0] = o
     x[rows, n] = c
     return x, n, sigma_m, normals, labels
@@ -193,27 +235,31 @@ def _empty_bars() -> pd.DataFrame:
     return pd.DataFrame(columns=list(BAR_COLUMNS), dtype=np.float64, index=pd.DatetimeIndex([], tz=NY_TZ, name="ts"))
 
 
-def minute_bars(daily: pd.DataFrame, seed: int) -> pd.DataFrame:
-    """1-minute close-labelled bars (tz New York) whose sessions reproduce ``daily``'s OHLCV exactly."""
+def minute_bars(daily: pd.DataFrame, seed: int, prior: pd.Series | None = None) -> pd.DataFrame:
+    """1-minute close-labelled bars (tz New York) whose sessions reproduce ``daily``'s OHLCV exactly
+    (``prior``: see ``session_paths``)."""
     _validate_daily(daily)
     if daily.empty:
         return _empty_bars()
-    x, n, sigma_m, normals, labels = session_paths(daily, seed)
+    x, n, sigma_m, normals, labels = session_paths(daily, seed, prior)
     h, lo = daily["high"].to_numpy(np.float64), daily["low"].to_numpy(np.float64)
     v = np.rint(daily["volume"].to_numpy(dtype=np.float64))
     bar_open, bar_close = x[:, :-1], x[:, 1:]
     wiggle = 0.5 * sigma_m[:, None] * bar_close
     high = np.minimum(np.maximum(bar_open, bar_close) + np.abs(normals[:, 1, :-1]) * wiggle, h[:, None])
     low = np.maximum(np.minimum(bar_open, bar_close) - np.abs(normals[:, 2, :-1]) * wiggle, lo[:, None])
-    volume = _volumes(v, n, normals[:, 3, :-1])
     valid = np.arange(MAX_SESSION_MINUTES)[None, :] < n[:, None]
+    rows = np.arange(len(n))
+    high[rows, np.argmax(np.where(valid, bar_close, -np.inf), axis=1)] = h  # the extremes lie between closes
+    low[rows, np.argmin(np.where(valid, bar_close, np.inf), axis=1)] = lo
+    volume = _volumes(v, n, normals[:, 3, :-1])
     data = {"open": bar_open[valid], "high": high[valid], "low": low[valid], "close": bar_close[valid],
             "volume": volume[valid]}
     return pd.DataFrame(data, index=_index(labels), columns=list(BAR_COLUMNS))
 
 
-def minute_vix(daily: pd.DataFrame, vix_close: np.ndarray, seed: int) -> pd.Series:
-    """1-minute VIX at each bar close, jointly with ``minute_bars(daily, seed)`` (module doc, step 7).
+def minute_vix(daily: pd.DataFrame, vix_close: np.ndarray, seed: int, prior: pd.Series | None = None) -> pd.Series:
+    """1-minute VIX at each bar close, jointly with ``minute_bars(daily, seed)`` (module doc, step 6).
 
     ``vix_close[d]`` is the day's VIX close (real or the causal proxy); the path starts from the
     previous day's value (the first day starts from its own close, with no drift)."""
@@ -225,7 +271,7 @@ def minute_vix(daily: pd.DataFrame, vix_close: np.ndarray, seed: int) -> pd.Seri
         return pd.Series([], dtype=np.float64, index=pd.DatetimeIndex([], tz=NY_TZ, name="ts"), name="vix")
     if not np.all(np.isfinite(vix_close) & (vix_close > 0)):
         raise DataError("VIX has missing or non-positive closes; fill them before bridging")
-    x, n, sigma_m, normals, labels = session_paths(daily, seed)
+    x, n, _, normals, labels = session_paths(daily, seed, prior)
     c = daily["close"].to_numpy(np.float64)
     prev_close = np.r_[daily["open"].to_numpy(np.float64)[:1], c[:-1]]
     v_prev = np.log(np.r_[vix_close[:1], vix_close[:-1]])
@@ -234,7 +280,12 @@ def minute_vix(daily: pd.DataFrame, vix_close: np.ndarray, seed: int) -> pd.Seri
     beta = VIX_BETA * np.minimum(1.0, VIX_BETA_LEVEL / np.exp(v_prev))  # log elasticity falls at high VIX
     lever = beta[:, None] * (s - np.log(prev_close)[:, None])
     residual = v_close - v_prev - lever[np.arange(len(n)), n]
-    step = np.abs(beta) * sigma_m * np.sqrt(1.0 / VIX_RHO**2 - 1.0)
+    # the residual's step scales with the spot path's own realised minute variance (a range-conditioned
+    # walk moves a little less than sigma_m), so 5-minute changes correlate at about VIX_RHO
+    j = np.arange(MAX_SESSION_MINUTES + 1)[None, :]
+    moves = np.where((j[:, 1:] <= n[:, None]), np.diff(s, axis=1), 0.0)
+    realised = np.sqrt((moves**2).sum(axis=1) / n)
+    step = np.abs(beta) * realised * np.sqrt(1.0 / VIX_RHO**2 - 1.0)
     # eta: 0 at the previous close, an overnight step of variance VIX_OVERNIGHT * n * step^2, then the
     # session's minutes; pinned at ``residual`` at minute n
     overnight = np.sqrt(VIX_OVERNIGHT * n) * step * normals[:, 4, -1]
@@ -253,19 +304,21 @@ def minute_vix(daily: pd.DataFrame, vix_close: np.ndarray, seed: int) -> pd.Seri
     return pd.Series(path[valid], index=_index(labels), name="vix")
 
 
-def bridge_intraday(daily: pd.DataFrame, seed: int, minutes: int = 5) -> pd.DataFrame:
+def bridge_intraday(daily: pd.DataFrame, seed: int, minutes: int = 5, prior: pd.Series | None = None
+                    ) -> pd.DataFrame:
     """Close-labelled ``minutes`` bars for every session of ``daily`` (resampled from the 1-minute bridge)."""
     if minutes < 1:
         raise DataError(f"bar size {minutes} minutes is invalid; use a positive whole number of minutes")
-    bars = minute_bars(daily, seed)
+    bars = minute_bars(daily, seed, prior)
     return bars if minutes == 1 else resample_bars(bars, minutes)
 
 
-def bridge_vix(daily: pd.DataFrame, vix_close: np.ndarray, seed: int, minutes: int = 5) -> pd.Series:
+def bridge_vix(daily: pd.DataFrame, vix_close: np.ndarray, seed: int, minutes: int = 5,
+               prior: pd.Series | None = None) -> pd.Series:
     """VIX at the close of each ``minutes`` bar of ``bridge_intraday(daily, seed, minutes)``."""
     if minutes < 1:
         raise DataError(f"bar size {minutes} minutes is invalid; use a positive whole number of minutes")
-    path = minute_vix(daily, vix_close, seed)
+    path = minute_vix(daily, vix_close, seed, prior)
     if minutes == 1 or path.empty:
         return path
     labels, _ = bar_grid(pd.DatetimeIndex(daily.index).normalize(), minutes)

@@ -48,7 +48,7 @@ from numpy.typing import ArrayLike
 from core.dto import ConfigError
 from data_factory.bars import slice_dates
 from data_factory.base import BAR_COLUMNS, DEFAULTS, ChainSource, SourceInfo
-from data_factory.bridge import bridge_intraday, bridge_vix
+from data_factory.bridge import bridge_intraday, bridge_vix, prior_variance
 from data_factory.calendar import DateLike
 from data_factory.stale_opens import model_stale_opens
 from data_factory.surface import SurfaceParams
@@ -192,6 +192,11 @@ def vix_calibration() -> tuple[GarchYear, ...]:
     return tuple(garch_years(close, proxy_years))
 
 
+@lru_cache(maxsize=4)
+def _prior(underlying: str, seed: int) -> pd.Series:
+    return prior_variance(_modelled_daily(underlying, seed))
+
+
 @lru_cache(maxsize=1)
 def _vix_frame() -> pd.DataFrame:
     """VIX on every S&P session: real where available, the causal GARCH proxy elsewhere (``is_proxy``)."""
@@ -209,8 +214,9 @@ def _slice(frame: pd.DataFrame, start: DateLike | None, end: DateLike | None) ->
 
 EMBEDDED_MODEL: tuple[tuple[str, str], ...] = (
     ("intraday_path", "per session one joint 1-minute path of spot and VIX (data_factory.bridge): spot is a "
-                      "Brownian bridge from the day's open to its close whose extremes are mapped onto the real "
-                      "high and low; VIX = previous close x (spot move)^-8 x a residual bridge ending at the real "
+                      "random walk from the day's open to its close drawn exactly from its law conditioned on the "
+                      "real high and low (variance: half the 20 sessions before, half the day's range); "
+                      "VIX = previous close x (spot move)^-8 x a residual bridge ending at the real "
                       "VIX close"),
     ("implied_vol", "SSVI surface whose 30-day ATM level is solved from the intraday VIX path at every bar"),
     ("spreads", "0.01 + 1% of mid x (1 + 0.25|z|)(1 + 1.5 tau) x (VIX/16)^1.5 x (1 + 0.15 x day's move in daily sds)"),
@@ -261,13 +267,18 @@ class EmbeddedMarket:
         (``open_modelled``; see ``data_factory.stale_opens``)."""
         return _slice(_modelled_daily(self.underlying, self.seed), start, end)
 
+    def prior_variance(self) -> pd.Series:
+        """Variance known before each session (``data_factory.bridge.prior_variance`` over the whole file),
+        so that a day's path does not depend on the range requested."""
+        return _prior(self.underlying, self.seed)
+
     def qqq_daily(self, start: DateLike | None = None, end: DateLike | None = None) -> pd.DataFrame:
         """QQQ-like proxy daily bars: NASDAQ Composite OHLC / 40, volume x 0.02 (a proxy, not QQQ)."""
         return _slice(_proxy_daily("QQQ"), start, end)
 
     def intraday_bars(self, start: DateLike, end: DateLike, minutes: int = 5) -> pd.DataFrame:
         """Close-labelled ``minutes`` bars (tz New York) from the seeded bridge over ``daily_bars``."""
-        return bridge_intraday(self.daily_bars(start, end), self.seed, minutes)
+        return bridge_intraday(self.daily_bars(start, end), self.seed, minutes, self.prior_variance())
 
     def vix(self, start: DateLike | None = None, end: DateLike | None = None) -> pd.DataFrame:
         """Daily ``vix`` (points) and ``is_proxy`` (True where the GARCH proxy stands in)."""
@@ -282,7 +293,7 @@ class EmbeddedMarket:
         if pos > 0:  # the first day starts from the session before's VIX close and spot close, never its own
             daily = full.iloc[pos - 1: pos + len(daily)]
         vix = self.vix().reindex(daily.index)["vix"].to_numpy()
-        path = bridge_vix(daily, vix, self.seed, minutes)
+        path = bridge_vix(daily, vix, self.seed, minutes, self.prior_variance())
         if pos > 0:
             first = pd.Timestamp(daily.index[1]).tz_localize("America/New_York")
             path = path[path.index >= first]

@@ -73,10 +73,12 @@ def _at(values: pd.Series, hhmm: str, days: pd.DatetimeIndex) -> np.ndarray:
     return np.log(by_day.reindex(days).to_numpy())
 
 
-def path_statistics(daily: pd.DataFrame, vix: np.ndarray, seed: int) -> dict[str, PathStats | float]:
-    """The bridge's spot and VIX paths against pinned random walks (SPEC §10); ``vix`` = daily closes."""
+def path_statistics(daily: pd.DataFrame, vix: np.ndarray, seed: int, prior: pd.Series | None = None
+                    ) -> dict[str, PathStats | float]:
+    """The bridge's spot and VIX paths against pinned random walks (SPEC §10); ``vix`` = daily closes,
+    ``prior`` the bridge's variance prior (``EmbeddedMarket.prior_variance()``; default from ``daily``)."""
     daily = daily.copy()
-    bars = bridge_intraday(daily, seed, 5)
+    bars = bridge_intraday(daily, seed, 5, prior)
     counts = bars.groupby(pd.DatetimeIndex(bars.index).normalize().tz_localize(None)).size()
     days = pd.DatetimeIndex(daily.index).normalize()
     keep = counts.reindex(days).to_numpy() == 78  # full sessions only
@@ -102,7 +104,7 @@ def path_statistics(daily: pd.DataFrame, vix: np.ndarray, seed: int) -> dict[str
     ref_rets = np.diff(np.concatenate([o[k][:, None], ref], axis=1), axis=1)
     out["spot_reference"] = _stats(prev[k], o[k], c[k], ref[:, 5], ref[:, 17], sigma[k], ref_rets - ref_rets.mean())
     # VIX: the bridge's path vs a pinned walk from its own open to the real close
-    path = bridge_vix(daily, vix, seed, 5)
+    path = bridge_vix(daily, vix, seed, 5, prior)
     v_open = _at(path, "09:35", days)
     lv = np.log(vix)
     v_prev = np.r_[lv[0], lv[:-1]]

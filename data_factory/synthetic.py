@@ -31,7 +31,7 @@ from scipy.stats import poisson
 from core.dto import DataError
 from data_factory.bars import slice_dates
 from data_factory.base import BAR_COLUMNS, DEFAULTS, ChainSource, SourceInfo
-from data_factory.bridge import bridge_intraday
+from data_factory.bridge import bridge_intraday, prior_variance
 from data_factory.calendar import DateLike, sessions
 from data_factory.surface import SurfaceParams
 
@@ -203,7 +203,7 @@ class SyntheticMarket:
 
     def intraday_bars(self, start: DateLike, end: DateLike, minutes: int = 5) -> pd.DataFrame:
         """Close-labelled ``minutes`` bars (tz New York) from the seeded bridge over ``daily_bars``."""
-        return bridge_intraday(self.daily_bars(start, end), self.seed, minutes)
+        return bridge_intraday(self.daily_bars(start, end), self.seed, minutes, prior_variance(self._daily))
 
     def vix(self, start: DateLike | None = None, end: DateLike | None = None) -> pd.DataFrame:
         """Model VIX (points) with ``is_proxy`` False (model-generated, see ``info.notes``)."""

@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     market = EmbeddedMarket(seed=args.seed)
     daily = market.daily_bars(args.start, args.end)
     vix = market.vix(args.start, args.end)
-    stats = path_statistics(daily, vix["vix"].to_numpy(), args.seed)
+    stats = path_statistics(daily, vix["vix"].to_numpy(), args.seed, market.prior_variance())
     head = ["path", "corr 10:00~close", "first 30 min agree", "10->11 momentum bp", "t", "lag-1 AC 5 min"]
     print(" | ".join(head))
     for name, value in stats.items():
