@@ -56,6 +56,9 @@ bar's close.
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
+
 import numpy as np
 import pandas as pd
 from scipy.special import ndtr
@@ -72,6 +75,8 @@ LATTICE_LEVELS = 128  # price levels between the shifted low and high
 PRIOR_SESSIONS = 20  # sessions whose mean Parkinson variance is the prior (module doc, step 1)
 PRIOR_WEIGHT = 0.5  # weight of the prior in the session's variance
 MONITORING_SHIFT = 0.5826  # Broadie-Glasserman-Kou: -zeta(1/2)/sqrt(2 pi)
+_PATH_CACHE = 4  # session_paths results kept (keyed by seed and a digest of the inputs)
+_PATHS: OrderedDict[tuple[int, str], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = OrderedDict()
 VIX_BETA = -8.0  # d ln VIX / d ln S at VIX <= VIX_BETA_LEVEL
 VIX_BETA_LEVEL = 25.0  # above it the elasticity is VIX_BETA * 25 / VIX (a VIX of 75 moves less in % than one of 15)
 VIX_BAND = 1.35  # the path stays within [min(prev, close) / 1.35, max(prev, close) x 1.35]
@@ -194,17 +199,30 @@ def session_paths(daily: pd.DataFrame, seed: int, prior: pd.Series | None = None
     step, the normals block and the bar labels (UTC ns).  ``prior``: the variance known before each
     session, by date (``prior_variance`` of a longer history); default: from ``daily`` itself."""
     days = pd.DatetimeIndex(daily.index).normalize()
+    o, h, lo, c = (daily[k].to_numpy(dtype=np.float64) for k in ("open", "high", "low", "close"))
+    variance = _session_variance(daily, prior)
+    digest = hashlib.sha1(b"".join(np.ascontiguousarray(a).tobytes() for a in (days.asi8, o, h, lo, c, variance)))
+    key = (int(seed), digest.hexdigest())
+    hit = _PATHS.get(key)
+    if hit is not None:  # the bars and the VIX of one range share one path: draw it once
+        _PATHS.move_to_end(key)
+        return hit
     labels, n = bar_grid(days, 1)
     if n.max() > MAX_SESSION_MINUTES:
         raise DataError(f"a session longer than {MAX_SESSION_MINUTES} minutes cannot be bridged")
-    o, h, lo, c = (daily[k].to_numpy(dtype=np.float64) for k in ("open", "high", "low", "close"))
     normals = _draw(seed, days)
-    sigma_m = np.sqrt(_session_variance(daily, prior) / n)
+    sigma_m = np.sqrt(variance / n)
     x = np.clip(np.exp(_log_paths(o, h, lo, c, n, sigma_m, normals[:, 0, :-1])), lo[:, None], h[:, None])
     rows = np.arange(len(o))
     x[:, 0] = o
     x[rows, n] = c
-    return x, n, sigma_m, normals, labels
+    out = (x, n, sigma_m, normals, labels)
+    for arr in out:
+        arr.flags.writeable = False
+    _PATHS[key] = out
+    while len(_PATHS) > _PATH_CACHE:
+        _PATHS.popitem(last=False)
+    return out
 
 
 def _volumes(v: np.ndarray, n: np.ndarray, z: np.ndarray) -> np.ndarray:
