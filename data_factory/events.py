@@ -9,11 +9,18 @@ Sources (the official calendars these dates were compiled from and spot-checked 
   2008-10-08, 2020-03-03, 2020-03-15) are left out on purpose: no trader could have known
   them in advance, and a backtest gate must not either.  March 2020's scheduled meeting was
   replaced by the 03-15 emergency action, so 2020 lists seven.
-* CPI — U.S. Bureau of Labor Statistics, "Schedule of Releases for the Consumer Price Index"
-  (bls.gov/schedule/news_release/cpi.htm and archived schedules): the 08:30 ET release day,
-  2004-01 to 2026-07 (2025-10-24 is the shutdown-delayed September release; October 2025 had
-  none).  **CPI days before 2004 are not shipped**: no verified list was at hand, so the
-  CPI gate does not act in 1999-2003 (FOMC does) — say so rather than guess.
+* CPI — U.S. Bureau of Labor Statistics: the 08:30 ET release day of every monthly CPI news
+  release, 1999-01-14 (December 1998 data) to 2026-08-12 (July 2026 data).  Each date is the one
+  BLS encodes in the name of its archived release (bls.gov/news.release/history/cpi_MMDDYYYY.txt
+  to 2008-01, bls.gov/news.release/archives/cpi_MMDDYYYY.htm after; index page
+  bls.gov/bls/news-release/cpi.htm), as listed in a machine-readable manifest of that archive
+  (GitHub dmidlo/histdata.com-tools, src/histdatacom/market_context/assets/
+  us_cpi_archive_v1.json, whose every release date was checked against its file name) and, for
+  1999, in a copy of the BLS index page in the same repository
+  (us_cpi_release_index_v1.html.b64).  Spot-checked against dated contemporary reports (FRASER
+  full texts of the December 1998 and April 1999 releases; CNN/Reuters/AP stories of 1999-2003
+  release days).  2025-10-24 is the shutdown-delayed September release; October 2025 had none.
+  (An earlier hand-compiled table had 13 wrong days in 2004-2007 and 2026-02-11 for 02-13.)
 
 The gate rules live in the decision core (``strategies.gates.event_gate`` — no new entries
 within N sessions before an event — and the ``EVENT`` exit, flat N sessions before); this
@@ -68,10 +75,15 @@ _FOMC: dict[int, str] = {
 
 # year -> "MM-DD" CPI release days (08:30 ET)
 _CPI: dict[int, str] = {
-    2004: "01-16 02-20 03-17 04-14 05-14 06-15 07-14 08-19 09-14 10-19 11-17 12-15",
-    2005: "01-14 02-23 03-23 04-20 05-18 06-14 07-15 08-16 09-15 10-14 11-16 12-14",
-    2006: "01-18 02-22 03-15 04-19 05-17 06-14 07-19 08-16 09-15 10-18 11-15 12-15",
-    2007: "01-18 02-21 03-15 04-17 05-15 06-15 07-18 08-14 09-19 10-17 11-15 12-14",
+    1999: "01-14 02-19 03-18 04-13 05-14 06-16 07-15 08-17 09-15 10-19 11-17 12-14",
+    2000: "01-14 02-18 03-17 04-14 05-16 06-14 07-18 08-16 09-15 10-18 11-16 12-15",
+    2001: "01-17 02-21 03-21 04-17 05-16 06-15 07-18 08-16 09-18 10-19 11-16 12-14",
+    2002: "01-16 02-20 03-21 04-16 05-15 06-18 07-19 08-16 09-18 10-18 11-19 12-17",
+    2003: "01-16 02-21 03-21 04-16 05-16 06-17 07-16 08-15 09-16 10-16 11-18 12-16",
+    2004: "01-15 02-20 03-17 04-14 05-14 06-15 07-16 08-17 09-16 10-19 11-17 12-17",
+    2005: "01-19 02-23 03-23 04-20 05-18 06-15 07-14 08-16 09-15 10-14 11-16 12-15",
+    2006: "01-18 02-22 03-16 04-19 05-17 06-14 07-19 08-16 09-15 10-18 11-16 12-15",
+    2007: "01-18 02-21 03-16 04-17 05-15 06-15 07-18 08-15 09-19 10-17 11-15 12-14",
     2008: "01-16 02-20 03-14 04-16 05-14 06-13 07-16 08-14 09-16 10-16 11-19 12-16",
     2009: "01-16 02-20 03-18 04-15 05-15 06-17 07-15 08-14 09-16 10-15 11-18 12-16",
     2010: "01-15 02-19 03-18 04-14 05-19 06-17 07-16 08-13 09-17 10-15 11-17 12-15",
@@ -90,7 +102,7 @@ _CPI: dict[int, str] = {
     2023: "01-12 02-14 03-14 04-12 05-10 06-13 07-12 08-10 09-13 10-12 11-14 12-12",
     2024: "01-11 02-13 03-12 04-10 05-15 06-12 07-11 08-14 09-11 10-10 11-13 12-11",
     2025: "01-15 02-12 03-12 04-10 05-13 06-11 07-15 08-12 09-11 10-24 12-18",
-    2026: "01-13 02-11 03-11 04-10 05-12 06-10 07-14",
+    2026: "01-13 02-13 03-11 04-10 05-12 06-10 07-14 08-12",
 }
 
 

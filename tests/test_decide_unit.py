@@ -1020,7 +1020,13 @@ def test_event_calendar_data() -> None:
     per_year = {y: sum(d.year == y for d in events.FOMC_DAYS) for y in range(1999, 2027)}
     assert per_year == {y: 7 if y == 2020 else 8 for y in range(1999, 2027)}
     assert all(d.weekday() < 5 for d in events.FOMC_DAYS + events.CPI_DAYS)
-    assert all(sum(d.year == y for d in events.CPI_DAYS) == 12 for y in range(2004, 2025))
+    assert all(sum(d.year == y for d in events.CPI_DAYS) == 12 for y in range(1999, 2025))
+    assert sum(d.year == 2025 for d in events.CPI_DAYS) == 11  # no October 2025 release (shutdown)
+    # release days read off BLS archive file names and confirmed by dated reports (events.py doc)
+    for day in ("1999-01-14", "1999-05-14", "2000-06-14", "2001-10-19", "2003-03-21", "2006-03-16",
+                "2007-08-15", "2025-10-24", "2026-02-13"):
+        assert dt.date.fromisoformat(day) in events.CPI_DAYS
+    assert dt.date(2006, 3, 15) not in events.CPI_DAYS and dt.date(2026, 2, 11) not in events.CPI_DAYS
     assert dt.date(2008, 10, 8) not in events.FOMC_DAYS  # unscheduled cut: not knowable in advance
     # Fri 2018-03-09 -> CPI Tue 03-13 is 2 sessions away; the Monday 1; the day 0
     days = [dt.date(2018, 3, 9), dt.date(2018, 3, 12), dt.date(2018, 3, 13), dt.date(2018, 3, 20)]
