@@ -17,7 +17,7 @@ import pandas as pd
 
 from core.dto import OptionRight
 from data_factory.base import NY_TZ
-from data_factory.bridge import bridge_intraday, bridge_vix
+from data_factory.bridge import _log_paths, bridge_intraday, bridge_vix
 from data_factory.chains import ModelChainSource, find_strike_by_delta
 from data_factory.embedded import EmbeddedMarket
 
@@ -197,3 +197,32 @@ def spread_by_vix(market: EmbeddedMarket, high: float = 30.0, calm: tuple[float,
     return {"high_vix_median": float(np.median(a)), "calm_median": float(np.median(b)),
             "ratio": float(np.median(a) / np.median(b)), "high_days": float(len(hi_days)),
             "calm_days": float(len(lo_days))}
+
+
+def brownian_check(days: int = 6000, seed: int = 5) -> dict[str, tuple[float, float]]:
+    """The bridge's sampler on simulated Brownian days whose σ is known: (truth, bridged) pairs of the
+    first-30-minute agreement, lag-1 AC of 5-minute returns and the 10:00~close correlation.  Each
+    day is a walk of 390 x 20 steps (1% daily σ); the bridge sees only its open, high, low, close
+    and σ, and its minute path is compared with the true one sampled each minute."""
+    rng = np.random.default_rng(seed)
+    n, sub, chunk = 390, 20, 500
+    truth, bridged = np.empty((days, n + 1)), np.empty((days, n + 1))
+    for s in range(0, days, chunk):
+        k = min(chunk, days - s)
+        fine = np.concatenate([np.zeros((k, 1)), np.cumsum(rng.standard_normal((k, n * sub)), axis=1)], axis=1)
+        fine *= 0.01 / np.sqrt(n * sub)
+        truth[s: s + k] = fine[:, ::sub]
+        o, h, lo, c = (np.exp(v) for v in (fine[:, 0], fine.max(axis=1), fine.min(axis=1), fine[:, -1]))
+        path = _log_paths(o, h, lo, c, np.full(k, n), np.full(k, 0.01 / np.sqrt(n)), rng.standard_normal((k, n)))
+        bridged[s: s + k] = path[:, : n + 1]
+        bridged[s: s + k, 0], bridged[s: s + k, n] = np.log(o), np.log(c)
+
+    def measure(p: np.ndarray) -> tuple[float, float, float]:
+        agree = float(np.mean(np.sign(p[:, 30] - p[:, 0]) == np.sign(p[:, n] - p[:, 0])))
+        r = np.diff(p[:, : n + 1 : 5], axis=1)
+        r = r - r.mean()
+        ac = float((r[:, 1:] * r[:, :-1]).sum() / (r[:, :-1] ** 2).sum())
+        return agree, ac, float(np.corrcoef(p[:, 30], p[:, n])[0, 1])
+
+    t, b = measure(truth), measure(bridged)
+    return {"first30_agree": (t[0], b[0]), "lag1_autocorr": (t[1], b[1]), "corr_10am_close": (t[2], b[2])}
