@@ -10,9 +10,17 @@ At a timestamp ``t`` (tz-aware, America/New_York):
   to the index, 2014-2018 daily fit), re-anchored every day on the previous official close and
   clipped to [5, 150].  Only information up to ``t`` is used; on the first day of the VIX
   series (no previous close) its first value is the anchor.
-* ``tau = (expiry 16:00 ET - t) / 365 days`` (calendar time); ``F = S e^{(r-q) tau}``; the IV is
-  ``implied_vol(ln(K/F), tau, atm_from_vix(vix_t))``; price and Greeks are BSM
-  (theta per calendar day, vega per vol point).  At ``tau <= 0`` contracts are worth intrinsic.
+* ``tau = (U(expiry close) - U(t)) / 315`` years in trading time (``data_factory.clock``): the
+  variance clock ``U`` gives every NYSE session 1 unit spread uniformly over its minutes and every
+  gap between sessions (night, weekend, holiday) 0.25 unit spread over its calendar duration;
+  ``315 = 1.25 * 252`` units make a variance year, so a calendar year averages about one year of
+  tau and 30-DTE options price close to calendar time, while a same-day option at 10:00 keeps
+  the 6 of 6.5 session hours of variance it has left (``tau = (6/6.5)/315``).  The expiry close
+  is the close of the expiry date's session (16:00 ET, 13:00 on an early close).  The same tau
+  discounts (``F = S e^{(r-q) tau}``); the IV is ``implied_vol(ln(K/F), tau, atm_from_vix(vix_t))``;
+  price and Greeks are BSM (theta per 1/365 of a variance-clock year, i.e. per 315/365 session
+  units, not per calendar day; vega per vol point).  At ``tau <= 0`` (at or after the expiry
+  close) contracts are worth intrinsic.
 * Quotes: ``spread = 0.01 + mid * 0.01 (1 + 0.25 |z|)(1 + 1.5 tau) * w`` with
   ``z = k / (sigma sqrt(tau))`` (wider away from the money and for long-dated options, relatively
   wider for cheap ones) and the market-state factor
@@ -42,6 +50,7 @@ from numpy.typing import ArrayLike
 from analytics.pricing import bsm_greeks
 from core.dto import ChainSnapshot, DataError, ExpirySlice, OptionRight
 from data_factory.base import DEFAULTS, NY_TZ, ContractMarks
+from data_factory.clock import UNITS_PER_YEAR, TradingClock, trading_clock
 from data_factory.listing import is_monthly, listed_expiries, strike_grid
 from data_factory.surface import MIN_TAU, SurfaceParams, atm_from_vix, implied_vol
 
@@ -50,7 +59,6 @@ SPREAD_VIX_REF = 16.0
 SPREAD_VIX_POWER = 1.5
 SPREAD_MOVE = 0.15
 VIX_BOUNDS = (5.0, 150.0)
-NS_PER_YEAR = 365.0 * 86400.0 * 1e9
 SPREAD_MIN = 0.01
 SPREAD_REL = 0.01
 SPREAD_MONEYNESS = 0.25
@@ -62,11 +70,12 @@ _EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 class _MarketState:
     """Spot, VIX and day anchors at one timestamp."""
 
-    __slots__ = ("atm_30d", "day", "ref_atm", "ref_spot", "spot", "ts", "ts_ns", "vix", "widen")
+    __slots__ = ("atm_30d", "day", "ref_atm", "ref_spot", "spot", "ts", "ts_ns", "u", "vix", "widen")
 
     def __init__(self, ts: pd.Timestamp, day: dt.date, spot: float, ref_spot: float, vix: float, ref_vix: float,
-                 params: SurfaceParams) -> None:
+                 params: SurfaceParams, clock: TradingClock) -> None:
         self.ts, self.ts_ns, self.day = ts, int(ts.value), day
+        self.u = float(clock.units(np.array([self.ts_ns], dtype=np.int64))[0])  # variance clock at ts
         self.spot, self.ref_spot, self.vix = spot, ref_spot, vix
         self.atm_30d = float(atm_from_vix(vix, params))
         self.ref_atm = float(atm_from_vix(ref_vix, params))
@@ -154,7 +163,8 @@ class ModelChainSource:
         self._states: OrderedDict[int, _MarketState] = OrderedDict()
         self._liquidity_cache: OrderedDict[tuple[dt.date, dt.date], tuple[np.ndarray, ...]] = OrderedDict()
         self._grids: dict[dt.date, np.ndarray] = {}
-        self._close_ns: dict[int, int] = {}
+        self._clock = trading_clock()
+        self._expiry_u: dict[int, float] = {}
 
     # ----------------------------------------------------------------- inputs
     def _init_spot(self, spot: pd.Series) -> None:
@@ -208,7 +218,7 @@ class ModelChainSource:
             vix = float(self._vpath[pos])
         else:
             vix = float(np.clip(ref_vix * (spot / ref_spot) ** (-VIX_LEVERAGE_BETA), *VIX_BOUNDS))
-        state = _MarketState(local, day, spot, ref_spot, vix, ref_vix, self.params)
+        state = _MarketState(local, day, spot, ref_spot, vix, ref_vix, self.params, self._clock)
         self._remember(self._states, key, state, 4 * self._cache_size)
         return state
 
@@ -226,18 +236,21 @@ class ModelChainSource:
         """VIX at ``ts``: the intraday path's as-of value, or the causal formula (see module docstring)."""
         return self._state(ts).vix
 
-    def _expiry_close_ns(self, day_number: int) -> int:
-        """UTC nanoseconds of 16:00 America/New_York on ``datetime64[D]`` day number ``day_number``."""
-        ns = self._close_ns.get(day_number)
-        if ns is None:
-            day = dt.date(1970, 1, 1) + dt.timedelta(days=day_number)
-            ns = int(pd.Timestamp(day.year, day.month, day.day, 16, tz=NY_TZ).as_unit("ns").value)
-            self._close_ns[day_number] = ns
-        return ns
+    def _expiry_units(self, day_number: int) -> float:
+        """Variance clock at the expiry close (session close; 16:00 New York off-calendar) of a day number."""
+        u = self._expiry_u.get(day_number)
+        if u is None:
+            u = float(self._clock.expiry_units(np.array([day_number], dtype=np.int64))[0])
+            self._expiry_u[day_number] = u
+        return u
+
+    def _expiry_units_of(self, expiries: np.ndarray) -> np.ndarray:
+        days = np.asarray(expiries, dtype="datetime64[D]").astype(np.int64).ravel()
+        return np.array([self._expiry_units(d) for d in days.tolist()], dtype=float)
 
     def _tau(self, state: _MarketState, expiry: dt.date) -> float:
-        days = (expiry - dt.date(1970, 1, 1)).days
-        return (self._expiry_close_ns(days) - state.ts_ns) / NS_PER_YEAR
+        """Variance-clock years from ``state`` to the expiry close (<= 0 once it has passed)."""
+        return (self._expiry_units((expiry - dt.date(1970, 1, 1)).days) - state.u) / UNITS_PER_YEAR
 
     # ----------------------------------------------------------------- pricing
     def _price(self, state: _MarketState, strikes: np.ndarray, tau: np.ndarray, is_call: np.ndarray) -> dict:
@@ -258,9 +271,7 @@ class ModelChainSource:
     def marks(self, ts: pd.Timestamp, expiries: np.ndarray, strikes: np.ndarray, is_call: np.ndarray) -> ContractMarks:
         """Quotes of arbitrary contracts at ``ts`` (same numbers as the slices; no slice is built)."""
         state = self._state(ts)
-        days = np.asarray(expiries, dtype="datetime64[D]").astype(np.int64).ravel()
-        close_ns = np.array([self._expiry_close_ns(d) for d in days.tolist()], dtype=np.int64)
-        tau = (close_ns - state.ts_ns) / NS_PER_YEAR
+        tau = (self._expiry_units_of(expiries) - state.u) / UNITS_PER_YEAR
         q = self._price(state, np.asarray(strikes, float).ravel(), tau, np.asarray(is_call, bool).ravel())
         return ContractMarks(**q)
 
@@ -300,10 +311,8 @@ class ModelChainSource:
         spot, vix, ref_spot, ref_vix = self._path_states(idx)
         p = self.params
         widen = spread_widening(vix, spot, ref_spot, atm_from_vix(ref_vix, p))[:, None]
-        ts_ns = np.asarray(idx.as_unit("ns").asi8, dtype=np.int64)[:, None]
-        days = np.asarray(expiries, dtype="datetime64[D]").astype(np.int64).ravel()
-        close_ns = np.array([self._expiry_close_ns(d) for d in days.tolist()], dtype=np.int64)[None, :]
-        tau = (close_ns - ts_ns) / NS_PER_YEAR
+        u_t = self._clock.units(np.asarray(idx.as_unit("ns").asi8, dtype=np.int64))[:, None]
+        tau = (self._expiry_units_of(expiries)[None, :] - u_t) / UNITS_PER_YEAR
         k = np.asarray(strikes, float).ravel()[None, :]
         calls = np.asarray(is_call, bool).ravel()[None, :]
         live = tau > 0.0
@@ -322,7 +331,7 @@ class ModelChainSource:
 
     # ----------------------------------------------------------------- chains
     def expiries(self, ts: pd.Timestamp) -> list[dt.date]:
-        """Listed expiries on ``ts``'s date whose 16:00 ET expiry is still ahead of ``ts``."""
+        """Listed expiries on ``ts``'s date whose expiry close (the session's close) is still ahead of ``ts``."""
         state = self._state(ts)
         return [e for e in listed_expiries(state.day) if self._tau(state, e) > 0.0]
 

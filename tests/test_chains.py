@@ -265,18 +265,16 @@ def test_marks_against_quantlib_and_expired_at_intrinsic(source):
     expiry = D(2018, 6, 15)
     spot, p = source.spot_at(ts), source.params
     m = source.marks(ts, np.array([expiry], dtype="datetime64[D]"), np.array([260.0]), np.array([False]))
-    today = ql.Date(1, 5, 2018)
-    ql.Settings.instance().evaluationDate = today
-    dc = ql.Actual365Fixed()
-    process = ql.BlackScholesMertonProcess(
-        ql.QuoteHandle(ql.SimpleQuote(spot)), ql.YieldTermStructureHandle(ql.FlatForward(today, p.dividend_yield, dc)),
-        ql.YieldTermStructureHandle(ql.FlatForward(today, p.rate, dc)),
-        ql.BlackVolTermStructureHandle(ql.BlackConstantVol(today, ql.NullCalendar(), float(m.iv[0]), dc)))
-    option = ql.VanillaOption(ql.PlainVanillaPayoff(ql.Option.Put, 260.0), ql.EuropeanExercise(ql.Date(15, 6, 2018)))
-    option.setPricingEngine(ql.AnalyticEuropeanEngine(process))
-    assert m.bid[0] <= option.NPV() <= m.ask[0]
-    assert m.delta[0] == pytest.approx(option.delta(), abs=1e-9)
-    assert m.gamma[0] == pytest.approx(option.gamma(), abs=1e-9)
+    # trading time (data_factory.clock): 32 sessions May 2 .. Jun 15 (Memorial Day closed) and the 32 gaps
+    # before them, 1.25 units each, over 315 units a year
+    tau = 32 * 1.25 / 315.0
+    assert source.expiry_slice(ts, expiry).tau == pytest.approx(tau, abs=1e-12)
+    fwd = spot * np.exp((p.rate - p.dividend_yield) * tau)
+    black = ql.BlackCalculator(ql.PlainVanillaPayoff(ql.Option.Put, 260.0), fwd, float(m.iv[0]) * np.sqrt(tau),
+                               np.exp(-p.rate * tau))
+    assert m.bid[0] <= black.value() <= m.ask[0]
+    assert m.delta[0] == pytest.approx(black.delta(spot), abs=1e-9)
+    assert m.gamma[0] == pytest.approx(black.gamma(spot), abs=1e-9)
     after = pd.Timestamp("2018-06-15 16:00", tz=NY_TZ)
     dead = source.marks(after, np.array([expiry] * 2, dtype="datetime64[D]"), np.array([250.0, 290.0]),
                         np.array([True, True]))

@@ -132,16 +132,14 @@ def test_long_put_expires_worthless_above_its_strike():
         assert t.pnl == pytest.approx(pos.credit * CONTRACT_MULTIPLIER * pos.qty - _fees(t), abs=1e-6)
 
 
-ZERO_DTE = {"strategy.dte_min": 0, "strategy.dte_max": 0, "strategy.delta_low": 0.03, "strategy.delta_high": 0.30,
+ZERO_DTE = {"strategy.dte_min": 0, "strategy.dte_max": 0, "strategy.delta_low": 0.10, "strategy.delta_high": 0.30,
             "strategy.wing_min": 1.0, "strategy.wing_max": 3.0, "strategy.min_credit_ratio": 0.05,
             "exits.profit_target": False, "exits.breakout_exit": False, "gates.use_regime_gate": False,
             "backtest.cash": 100_000.0, "filters.vix_max": 40.0, "run.progress": False, "run.no_plot": True}
 
 
 def _zero_dte(**extra):
-    # VIX 30: the chain model prices the last hours of a same-day option in calendar time, so at a
-    # low VIX no $1 strike has a tradable delta; 30 leaves strikes inside the band (see README)
-    market = ScenarioMarket(flat_bars(dt.date(2017, 3, 1), dt.date(2017, 3, 17), 240.0), vix=30.0)
+    market = ScenarioMarket(flat_bars(dt.date(2017, 3, 1), dt.date(2017, 3, 17), 240.0), vix=13.0)
     return run_backtest(build_config(None, {"backtest.start": "2017-03-01", "backtest.end": "2017-03-17", **ZERO_DTE,
                                             **extra}), market=market)
 
@@ -157,6 +155,12 @@ def test_zero_dte_condor_enters_on_expiry_days_and_settles_at_that_close():
         assert (pos.opened_at.hour, pos.opened_at.minute) == (10, 0)
         assert t.exit_reason is ExitReason.EXPIRY and (t.exit_time.hour, t.exit_time.minute) == (16, 0)
         assert pos.leg(LegRole.SHORT_PUT).contract.strike < 240.0 < pos.leg(LegRole.SHORT_CALL).contract.strike
+        # priced in trading time: at VIX 13 the $1 shorts sit inside the ordinary 0.10-0.30 delta band
+        shorts = [pos.leg(LegRole.SHORT_PUT).contract, pos.leg(LegRole.SHORT_CALL).contract]
+        m = res.driver.chains.marks(pd.Timestamp(pos.opened_at), np.array([c.expiry for c in shorts], "datetime64[D]"),
+                                    np.array([c.strike for c in shorts]), np.array([False, True]))
+        assert np.all((np.abs(m.delta) >= 0.10) & (np.abs(m.delta) <= 0.30))
+        assert pos.credit > 0
         assert t.pnl == pytest.approx(pos.credit * CONTRACT_MULTIPLIER * pos.qty - _fees(t), abs=1e-6)
     skipped = [line for line in res.driver.decisions if "T10:00" in line and "no listed expiry with 0-0 DTE" in line]
     assert len(skipped) == 5  # Tue / Thu sessions: no same-day expiry before 2022
