@@ -2,7 +2,8 @@
 times and prices with the same P&L to the cent.  Recorded before the decision-core redesign (issue
 10, identical after it) and re-recorded deliberately when the market model changed (issue 11:
 joint spot/VIX bridge, IV following the intraday VIX, widening spreads, causal VIX proxy, modelled
-stale opens, calibrated CRASH_MODE).  A second structure (a put credit spread: only its spec and
+stale opens, calibrated CRASH_MODE; then the range-conditioned intraday walk and the session
+variance clock of the option chains).  A second structure (a put credit spread: only its spec and
 the selection rule ``strategy.structure``) runs end to end through the unchanged engine, broker
 and outputs."""
 
