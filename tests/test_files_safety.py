@@ -112,6 +112,7 @@ def test_check_target_before_a_long_run(tmp_path: Path) -> None:
 @pytest.mark.parametrize("argv", [
     pytest.param(["--mode", "backtest", *SHORT], id="backtest"),
     pytest.param(["--mode", "data", "export", "--start", "2018-03-05", "--end", "2018-03-05"], id="data-export"),
+    pytest.param(["--mode", "benchmark"], id="benchmark"),  # refused before any timing starts
 ])
 def test_user_file_in_out_folder_survives_every_mode(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                      argv: list[str]) -> None:
@@ -124,6 +125,26 @@ def test_user_file_in_out_folder_survives_every_mode(tmp_path: Path, capsys: pyt
     assert sorted(p.name for p in out.iterdir()) == ["thesis.docx"]
     assert (out / "thesis.docx").read_text() == "years of work"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]
+
+
+def test_benchmark_writes_into_its_out_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    import core.bench.run as bench
+
+    def fake(cfg, out=None, warn=None):  # the timings themselves are not this test's business
+        out.write_text(json.dumps({"workloads": []}))
+        return {"workloads": [], "machine": {"load_average_before": [0, 0, 0], "load_average_after": [0, 0, 0],
+                                             "cpu_count": 2, "threads": {}, "busy": False},
+                "missed_targets": [], "peak_memory_mib_after_backtests": 1.0, "peak_memory_mib": 1.0,
+                "path": str(out)}
+
+    monkeypatch.setattr(bench, "run_benchmark", fake)
+    out = tmp_path / "bench"
+    assert main(["--mode", "benchmark", "--out", str(out)]) == 0
+    assert is_previous_run(out) and json.loads((out / "benchmark.json").read_text()) == {"workloads": []}
+    assert str(out / "benchmark.json") in capsys.readouterr().out.replace("\n", "")
+    assert main(["--mode", "benchmark", "--out", str(out)]) == 2  # a previous run: only with --force
+    assert main(["--mode", "benchmark", "--out", str(out), "--force"]) == 0
 
 
 def test_train_never_overwrites_a_checkpoint(tmp_path: Path) -> None:

@@ -3,7 +3,9 @@
 Backtest workloads run on the same bars (the last full year of the chosen source, 5-minute)
 and are reported as seconds per 10k bars, bars per second and a ratio against plain
 Backtrader (SMA(20) + RSI(14)) timed in the same run — ratios survive a slower machine,
-absolute numbers do not.  Results go to ``reports/benchmark.json`` and a console table.
+absolute numbers do not.  Results go to ``<out>/benchmark.json`` (+ ``benchmark.pdf``; default folder
+``reports/benchmark``, ``-2``, ``-3`` … on reruns, the one output rule of ``data_factory.out_folder``) and a
+console table.
 
 Every row with a target carries ``target_met`` (True / False; None when the target cannot be
 read or the figure is missing); missed targets are marked MISSED in the console and the PDF.
@@ -221,9 +223,18 @@ def run_benchmark_cli(cfg: AppConfig) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from data_factory.out_folder import atomic_dir, check_target, fresh_default
+
     console = Console()
     err = Console(stderr=True)
-    payload = run_benchmark(cfg, warn=lambda text: err.print(text, style="yellow", highlight=False))
+    target = Path(cfg.run.out) if cfg.run.out else fresh_default(REPO_ROOT / "reports" / "benchmark")
+    check_target(target, cfg.run.force)  # refuse before the long run, not after it
+    with atomic_dir(target, cfg.run.force) as tmp:
+        payload = run_benchmark(cfg, out=tmp / "benchmark.json",
+                                warn=lambda text: err.print(text, style="yellow", highlight=False))
+    payload["path"] = str(target.resolve() / "benchmark.json")
+    if "pdf" in payload:
+        payload["pdf"] = str(target.resolve() / "benchmark.pdf")
     table = Table(title="Quantor-MTFuzz benchmark", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     for col in ("workload", "s/10k bars", "x plain", "figure", "target", ""):
         table.add_column(col, overflow="fold", justify="left" if col in ("workload", "figure", "target") else "right")
