@@ -67,6 +67,7 @@ from core.dto import DataError
 from data_factory.bars import resample_bars
 from data_factory.base import BAR_COLUMNS, NY_TZ
 from data_factory.calendar import bar_grid
+from data_factory.clock import GAP_UNITS
 
 MAX_SESSION_MINUTES = 390  # longest NYSE session (09:30-16:00); fixes the per-day random block size
 _NOISE_ROWS = 5  # path increments, high wiggle, low wiggle, volume noise, VIX residual increments
@@ -81,7 +82,7 @@ VIX_BETA = -8.0  # d ln VIX / d ln S at VIX <= VIX_BETA_LEVEL
 VIX_BETA_LEVEL = 25.0  # above it the elasticity is VIX_BETA * 25 / VIX (a VIX of 75 moves less in % than one of 15)
 VIX_BAND = 1.35  # the path stays within [min(prev, close) / 1.35, max(prev, close) x 1.35]
 VIX_RHO = -0.80  # correlation of VIX and spot minute log changes (2014-2018 daily: -0.817)
-VIX_OVERNIGHT = 0.25  # overnight residual variance, in sessions
+VIX_OVERNIGHT = GAP_UNITS  # overnight residual variance, in sessions: the option clock's gap share
 VIX_BOUNDS = (5.0, 150.0)
 
 
@@ -166,8 +167,8 @@ def conditioned_walk(start: np.ndarray, end: np.ndarray, n: int, u: np.ndarray, 
     return x
 
 
-def _log_paths(o: np.ndarray, h: np.ndarray, lo: np.ndarray, c: np.ndarray, n: np.ndarray, sigma_m: np.ndarray,
-               z: np.ndarray) -> np.ndarray:
+def conditioned_log_paths(o: np.ndarray, h: np.ndarray, lo: np.ndarray, c: np.ndarray, n: np.ndarray,
+                          sigma_m: np.ndarray, z: np.ndarray) -> np.ndarray:
     """Log price at minutes 0..n per day (rows padded to 391 with the close): step 2 of the module doc."""
     lh, ll = np.log(h), np.log(lo)
     shift = np.minimum(MONITORING_SHIFT * sigma_m, 0.25 * (lh - ll))
@@ -212,7 +213,7 @@ def session_paths(daily: pd.DataFrame, seed: int, prior: pd.Series | None = None
         raise DataError(f"a session longer than {MAX_SESSION_MINUTES} minutes cannot be bridged")
     normals = _draw(seed, days)
     sigma_m = np.sqrt(variance / n)
-    x = np.clip(np.exp(_log_paths(o, h, lo, c, n, sigma_m, normals[:, 0, :-1])), lo[:, None], h[:, None])
+    x = np.clip(np.exp(conditioned_log_paths(o, h, lo, c, n, sigma_m, normals[:, 0, :-1])), lo[:, None], h[:, None])
     rows = np.arange(len(o))
     x[:, 0] = o
     x[rows, n] = c

@@ -8,7 +8,7 @@ holidays and 13:00 early closes included):
 * every gap between consecutive sessions (weeknight, weekend, holiday) carries
   ``GAP_UNITS = 0.25`` unit, spread uniformly over its calendar duration.  This is the same
   overnight share as ``data_factory.bridge.VIX_OVERNIGHT`` (the embedded market's overnight
-  residual variance, in sessions); the two are kept equal by hand;
+  residual variance, in sessions), which is defined as this constant;
 * outside the calendar (before the first open, after the last close) the clock runs at its
   long-run average rate, ``UNITS_PER_YEAR`` per 365 calendar days.
 
@@ -44,7 +44,7 @@ from numpy.typing import ArrayLike
 
 from data_factory.calendar import CALENDAR_FIRST, CALENDAR_LAST, NY_TZ, session_bounds, sessions
 
-GAP_UNITS = 0.25  # variance of a gap between sessions, in sessions (= data_factory.bridge.VIX_OVERNIGHT)
+GAP_UNITS = 0.25  # variance of a gap between sessions, in sessions (data_factory.bridge.VIX_OVERNIGHT is this)
 SESSIONS_PER_YEAR = 252
 UNITS_PER_YEAR = (1.0 + GAP_UNITS) * SESSIONS_PER_YEAR  # 315 variance units per variance year
 NS_PER_DAY = 86_400_000_000_000

@@ -17,7 +17,7 @@ import pandas as pd
 
 from core.dto import OptionRight
 from data_factory.base import NY_TZ
-from data_factory.bridge import _log_paths, bridge_intraday, bridge_vix
+from data_factory.bridge import bridge_intraday, bridge_vix, conditioned_log_paths
 from data_factory.chains import ModelChainSource, find_strike_by_delta
 from data_factory.embedded import EmbeddedMarket
 
@@ -213,7 +213,8 @@ def brownian_check(days: int = 6000, seed: int = 5) -> dict[str, tuple[float, fl
         fine *= 0.01 / np.sqrt(n * sub)
         truth[s: s + k] = fine[:, ::sub]
         o, h, lo, c = (np.exp(v) for v in (fine[:, 0], fine.max(axis=1), fine.min(axis=1), fine[:, -1]))
-        path = _log_paths(o, h, lo, c, np.full(k, n), np.full(k, 0.01 / np.sqrt(n)), rng.standard_normal((k, n)))
+        path = conditioned_log_paths(o, h, lo, c, np.full(k, n), np.full(k, 0.01 / np.sqrt(n)),
+                                     rng.standard_normal((k, n)))
         bridged[s: s + k] = path[:, : n + 1]
         bridged[s: s + k, 0], bridged[s: s + k, n] = np.log(o), np.log(c)
 

@@ -33,7 +33,7 @@ def _tau(text: str, expiry: dt.date) -> float:
 
 
 def test_normalisation_and_the_bridge_overnight_share():
-    assert GAP_UNITS == VIX_OVERNIGHT == 0.25  # the embedded market's overnight share, kept equal by hand
+    assert GAP_UNITS == VIX_OVERNIGHT == 0.25  # one constant: the embedded market's overnight share
     assert UNITS_PER_YEAR == 1.25 * 252
 
 
